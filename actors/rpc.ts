@@ -1,0 +1,132 @@
+/**
+ * Request/reply plumbing shared by every actor: decode (msgpack or JSON),
+ * validate against the schema, run the handler, answer in kind. A bad
+ * request gets an error reply; it never crashes the actor.
+ */
+import type { Msg, MsgHdrs, NatsConnection, Subscription } from "@nats-io/transport-node";
+import { headers as natsHeaders, errors as natsErrors } from "@nats-io/transport-node";
+import type { z } from "zod";
+import {
+  WoodsError,
+  toWoodsError,
+  decode,
+  encode,
+  encodeJson,
+  okBody,
+  errorBody,
+  unwrapReply,
+  CONTENT_TYPE_HEADER,
+  JSON_CONTENT_TYPE,
+} from "../messages/index.js";
+import type { Logger } from "./logger.js";
+
+export interface RequestContext {
+  msg: Msg;
+  json: boolean;
+}
+
+export type Handler<S extends z.ZodType, R> = (req: z.infer<S>, ctx: RequestContext) => Promise<R> | R;
+
+function replyHeaders(json: boolean): MsgHdrs | undefined {
+  if (!json) return undefined;
+  const h = natsHeaders();
+  h.set(CONTENT_TYPE_HEADER, JSON_CONTENT_TYPE);
+  return h;
+}
+
+/** Formats the first zod issue as `field: reason`. */
+export function describeZodError(error: z.ZodError): string {
+  const issue = error.issues[0];
+  const field = issue?.path?.length ? issue.path.join(".") : "(message)";
+  return `field ${field}: ${issue?.message ?? "invalid"}`;
+}
+
+/** Validates an already-decoded value; throws BAD_REQUEST naming the field. */
+export function validate<S extends z.ZodType>(schema: S, value: unknown): z.infer<S> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw new WoodsError("BAD_REQUEST", describeZodError(parsed.error));
+  return parsed.data;
+}
+
+/** Sends a reply body, in JSON when the request was JSON. */
+export function respond(msg: Msg, body: unknown, json: boolean): void {
+  if (!msg.reply) return;
+  const data = json ? encodeJson(body) : encode(body);
+  msg.respond(data, { headers: replyHeaders(json) });
+}
+
+/** Serves one subject: every message is handled concurrently and always answered. */
+export function serve<S extends z.ZodType, R extends object>(
+  nc: NatsConnection,
+  subject: string,
+  schema: S,
+  handler: Handler<S, R>,
+  opts: { log: Logger; queue?: string; verb?: string },
+): Subscription {
+  return nc.subscribe(subject, {
+    queue: opts.queue,
+    callback: (err, msg) => {
+      if (err) {
+        opts.log.error({ err, subject }, `subscription to ${subject} failed`);
+        return;
+      }
+      void handleOne(msg, schema, handler, opts);
+    },
+  });
+}
+
+async function handleOne<S extends z.ZodType, R extends object>(
+  msg: Msg,
+  schema: S,
+  handler: Handler<S, R>,
+  opts: { log: Logger; verb?: string },
+): Promise<void> {
+  let json = false;
+  try {
+    const decoded = decode(msg.data, msg.headers);
+    json = decoded.json;
+    const req = validate(schema, decoded.value);
+    const result = await handler(req, { msg, json });
+    respond(msg, okBody(result), json);
+  } catch (e) {
+    const err = toWoodsError(e);
+    if (err.code === "INTERNAL") opts.log.error({ err: e, subject: msg.subject }, `request on ${msg.subject} failed unexpectedly`);
+    else opts.log.debug({ code: err.code, subject: msg.subject }, err.message);
+    try {
+      respond(msg, errorBody(err.toWire()), json);
+    } catch (e2) {
+      opts.log.warn({ err: e2 }, "could not send error reply");
+    }
+  }
+}
+
+/** Maps transport failures to typed, retryable errors. */
+export function transportError(e: unknown, subject: string): WoodsError {
+  if (e instanceof WoodsError) return e;
+  const err = e as Error & { code?: string };
+  const text = `${err?.name ?? ""} ${err?.message ?? ""} ${err?.code ?? ""}`.toLowerCase();
+  if (e instanceof natsErrors.NoRespondersError || text.includes("no responders") || text.includes("503")) {
+    return new WoodsError("UNAVAILABLE", `nobody is serving ${subject}`, { cause: e });
+  }
+  if (e instanceof natsErrors.TimeoutError || text.includes("timeout")) {
+    return new WoodsError("TIMEOUT", `request on ${subject} timed out`, { cause: e });
+  }
+  if (text.includes("closed") || text.includes("disconnect") || text.includes("connection")) {
+    return new WoodsError("UNAVAILABLE", `connection lost during request on ${subject}: ${err.message}`, { cause: e });
+  }
+  if (text.includes("max_payload") || text.includes("payload")) {
+    return new WoodsError("TOO_LARGE", `request on ${subject}: ${err.message}`, { cause: e });
+  }
+  return new WoodsError("INTERNAL", `request on ${subject} failed: ${err?.message ?? String(e)}`, { cause: e });
+}
+
+/** One msgpack request; returns the unwrapped `ok` body or throws the WoodsError the peer sent. */
+export async function call<T>(nc: NatsConnection, subject: string, body: unknown, timeoutMs: number): Promise<T> {
+  let reply: Msg;
+  try {
+    reply = await nc.request(subject, encode(body), { timeout: timeoutMs });
+  } catch (e) {
+    throw transportError(e, subject);
+  }
+  return unwrapReply<T>(decode(reply.data, reply.headers).value);
+}

@@ -1,0 +1,127 @@
+import { readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { parse as parseYaml } from "yaml";
+import { configSchema, type WoodsConfig } from "./schema.js";
+
+type Tree = { [k: string]: unknown };
+
+/** Where the defaults live: next to this module in the source tree, or ../../config when compiled. */
+function defaultsPath(): string {
+  const here = fileURLToPath(new URL(".", import.meta.url));
+  for (const candidate of [`${here}defaults.yaml`, `${here}../../config/defaults.yaml`]) {
+    try {
+      readFileSync(candidate);
+      return candidate;
+    } catch {
+      /* try the next */
+    }
+  }
+  throw new Error(`config/defaults.yaml not found near ${here}`);
+}
+
+let cachedDefaults: Tree | undefined;
+export function loadDefaults(): Tree {
+  cachedDefaults ??= parseYaml(readFileSync(defaultsPath(), "utf8")) as Tree;
+  return structuredClone(cachedDefaults);
+}
+
+/** `chunkSizeBytes` → `CHUNK_SIZE_BYTES`. */
+function snake(key: string): string {
+  return key.replace(/([a-z0-9])([A-Z])/g, "$1_$2").toUpperCase();
+}
+
+/** Environment variable names for every leaf key, e.g. client.retry.maxAttempts → WOODS_CLIENT_RETRY_MAX_ATTEMPTS. */
+export function envNames(tree: Tree = loadDefaults(), path: string[] = []): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  for (const [k, v] of Object.entries(tree)) {
+    const p = [...path, k];
+    if (v && typeof v === "object" && !Array.isArray(v)) {
+      for (const [name, leaf] of envNames(v as Tree, p)) out.set(name, leaf);
+    } else {
+      out.set("WOODS_" + p.map(snake).join("_"), p);
+    }
+  }
+  return out;
+}
+
+function setPath(tree: Tree, path: string[], value: unknown): void {
+  let cur = tree;
+  for (const k of path.slice(0, -1)) {
+    if (typeof cur[k] !== "object" || cur[k] === null) cur[k] = {};
+    cur = cur[k] as Tree;
+  }
+  cur[path[path.length - 1]] = value;
+}
+
+function merge(base: Tree, over: Tree, where: string): Tree {
+  for (const [k, v] of Object.entries(over ?? {})) {
+    if (v && typeof v === "object" && !Array.isArray(v) && base[k] && typeof base[k] === "object") {
+      merge(base[k] as Tree, v as Tree, `${where}${k}.`);
+    } else {
+      base[k] = v;
+    }
+  }
+  return base;
+}
+
+function parseEnvValue(raw: string): unknown {
+  if (/^-?\d+(\.\d+)?$/.test(raw)) return Number(raw);
+  if (raw === "true" || raw === "false") return raw === "true";
+  return raw;
+}
+
+export class ConfigError extends Error {}
+
+/**
+ * Effective config: defaults ← YAML file ← environment ← overrides (flags).
+ * Throws ConfigError naming the key and the bad value.
+ */
+export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Tree } = {}): WoodsConfig {
+  const env = options.env ?? process.env;
+  const tree = loadDefaults();
+  const file = options.file ?? env.WOODS_CONFIG;
+  if (file) {
+    let parsed: unknown;
+    try {
+      parsed = parseYaml(readFileSync(file, "utf8"));
+    } catch (e) {
+      throw new ConfigError(`cannot read config file ${file}: ${(e as Error).message}`);
+    }
+    if (parsed !== null && parsed !== undefined) {
+      if (typeof parsed !== "object" || Array.isArray(parsed)) throw new ConfigError(`config file ${file} is not a YAML mapping`);
+      merge(tree, parsed as Tree, "");
+    }
+  }
+  for (const [name, path] of envNames()) {
+    const raw = env[name];
+    if (raw !== undefined && raw !== "") setPath(tree, path, parseEnvValue(raw));
+  }
+  if (env.WOODS_NATS) setPath(tree, ["nats", "url"], env.WOODS_NATS);
+  if (options.overrides) merge(tree, options.overrides, "");
+  const result = configSchema.safeParse(tree);
+  if (!result.success) {
+    const issue = result.error.issues[0];
+    const key = issue.path.join(".");
+    let value: unknown = tree;
+    for (const k of issue.path) value = (value as Tree | undefined)?.[k as string];
+    throw new ConfigError(`config key ${key || "(root)"}=${JSON.stringify(value)} is invalid: ${issue.message}`);
+  }
+  if (result.data.frameSizeBytes > result.data.chunkSizeBytes) {
+    // A frame larger than a chunk is harmless but wasteful; clamp rather than fail.
+    result.data.frameSizeBytes = result.data.chunkSizeBytes;
+  }
+  return result.data;
+}
+
+/** Parses sizes like `64MiB`, `1MiB`, `512KiB`, `1GiB`, `8MB` or plain bytes. */
+export function parseSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(b|kib|mib|gib|tib|kb|mb|gb|tb|k|m|g|t)?\s*$/i.exec(text);
+  if (!m) throw new ConfigError(`size ${JSON.stringify(text)} is not a size (e.g. 64MiB, 1MiB or plain bytes)`);
+  const units: Record<string, number> = {
+    b: 1, k: 1024, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4,
+    kb: 1000, mb: 1000 ** 2, gb: 1000 ** 3, tb: 1000 ** 4,
+  };
+  const bytes = Number(m[1]) * units[(m[2] ?? "b").toLowerCase()];
+  if (!Number.isSafeInteger(bytes) || bytes < 1) throw new ConfigError(`size ${JSON.stringify(text)} must be a whole number of bytes >= 1`);
+  return bytes;
+}

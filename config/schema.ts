@@ -1,0 +1,57 @@
+import { z } from "zod";
+
+const ms = z.number().int().min(0);
+const positive = z.number().int().min(1);
+
+/** The configuration schema; `config/defaults.yaml` must satisfy it. */
+export const configSchema = z
+  .object({
+    prefix: z.string().regex(/^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,3}$/),
+    nats: z.object({ url: z.string().min(1), reconnectTimeWaitMs: ms }).strict(),
+    chunkSizeBytes: positive.max(4 * 1024 * 1024 * 1024),
+    frameSizeBytes: positive.min(4096).max(8 * 1024 * 1024),
+    replication: positive.max(16),
+    writePath: z.enum(["direct", "staged"]),
+    namenode: z
+      .object({
+        id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+        deadAfterMs: positive,
+        leaseMs: positive,
+        placementPolicy: z.enum(["free-space", "random", "round-robin"]),
+        placementSeed: z.number().int().min(0),
+        fullReserveBytes: z.number().int().min(0),
+        logBatchMaxEntries: positive.max(100_000),
+        logPublishTimeoutMs: positive,
+        logPublishRetries: z.number().int().min(0).max(100),
+        logReplicas: z.number().int().min(1).max(5),
+        tickIntervalMs: positive,
+      })
+      .strict(),
+    datanode: z
+      .object({
+        heartbeatIntervalMs: positive,
+        blockSizeBytes: positive.min(512).max(16 * 1024 * 1024),
+        reportPageMaxChunks: positive.max(100_000),
+        writeIdleTimeoutMs: positive,
+        writesInflightMax: positive,
+        reserveBytes: z.number().int().min(0),
+      })
+      .strict(),
+    client: z
+      .object({
+        writeWindowFrames: positive.max(1024),
+        chunksInflightMax: positive.max(64),
+        frameAckTimeoutMs: positive,
+        minReplicasForCommit: positive.max(16),
+        readInflightMax: positive.max(256),
+        requestTimeoutMs: positive,
+        retry: z
+          .object({ maxAttempts: positive.max(100), baseDelayMs: ms, maxDelayMs: ms, jitter: z.number().min(0).max(1) })
+          .strict(),
+      })
+      .strict(),
+    log: z.object({ level: z.enum(["trace", "debug", "info", "warn", "error", "fatal", "silent"]) }).strict(),
+  })
+  .strict();
+
+export type WoodsConfig = z.infer<typeof configSchema>;

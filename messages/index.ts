@@ -1,0 +1,7 @@
+export * from "./subjects.js";
+export * from "./errors.js";
+export * from "./paths.js";
+export * from "./schemas.js";
+export * from "./codec.js";
+export * from "./frames.js";
+export * from "./log-entries.js";

@@ -1,0 +1,100 @@
+/**
+ * The one place where subject, stream and bucket names are built. Every name
+ * comes from a validating function here so a bad id can never widen a subject
+ * (a `*` or `>` smuggled into a token) or escape into another namespace.
+ */
+
+const TOKEN_RE = /^[A-Za-z0-9_-]{1,128}$/;
+const PREFIX_RE = /^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,3}$/;
+
+/** Namenode request verbs, answered on `<prefix>.namenode.<verb>`. */
+export const NAMENODE_VERBS = [
+  "ping",
+  "create",
+  "allocate",
+  "commit",
+  "complete",
+  "abandon",
+  "stat",
+  "ls",
+  "rm",
+  "nodes",
+  "fsck",
+  "heartbeat",
+  "report",
+] as const;
+export type NamenodeVerb = (typeof NAMENODE_VERBS)[number];
+
+/** Datanode request verbs, answered on `<prefix>.datanode.<id>.<verb>`. */
+export const DATANODE_VERBS = ["ping", "open", "close", "abort", "read", "ingest"] as const;
+export type DatanodeVerb = (typeof DATANODE_VERBS)[number];
+
+/** Event kinds published on `<prefix>.events.<kind>`. */
+export const EVENT_KINDS = [
+  "file.created",
+  "file.deleted",
+  "datanode.joined",
+  "datanode.dead",
+  "datanode.full",
+  "chunk.stored",
+  "chunk.committed",
+  "chunk.deleted",
+  "namenode.started",
+] as const;
+export type EventKind = (typeof EVENT_KINDS)[number];
+
+/** Throws when `token` cannot be used as one subject token. */
+export function assertToken(token: string, what: string): string {
+  if (typeof token !== "string" || !TOKEN_RE.test(token)) {
+    throw new TypeError(`${what} ${JSON.stringify(token)} is not a valid subject token ([A-Za-z0-9_-]{1,128})`);
+  }
+  return token;
+}
+
+export interface Subjects {
+  readonly prefix: string;
+  namenode(verb: NamenodeVerb): string;
+  /** Wildcard for every namenode verb (used by the namenode to subscribe). */
+  namenodeAll(): string;
+  datanode(id: string, verb: DatanodeVerb): string;
+  /** Subject on which the frames of one chunk write are fanned out to its replicas. */
+  data(writeId: string): string;
+  event(kind: EventKind): string;
+  eventsAll(): string;
+  /** Subject of the namenode's metadata log entries. */
+  metaLog(): string;
+  /** JetStream stream holding the metadata log. */
+  metaStream(): string;
+  /** Object Store bucket used to stage chunks (the `staged` write path, repairs). */
+  stagingBucket(): string;
+}
+
+/** Builds every subject for a deployment prefix (default `woods`). */
+export function subjects(prefix = "woods"): Subjects {
+  if (!PREFIX_RE.test(prefix)) {
+    throw new TypeError(`subject prefix ${JSON.stringify(prefix)} must be 1-4 dot-separated tokens of [A-Za-z0-9_-]`);
+  }
+  const streamBase = prefix.toUpperCase().replace(/[^A-Z0-9]/g, "_");
+  const bucketBase = prefix.toLowerCase().replace(/[^a-z0-9_-]/g, "-");
+  return {
+    prefix,
+    namenode: (verb) => {
+      if (!(NAMENODE_VERBS as readonly string[]).includes(verb)) throw new TypeError(`unknown namenode verb ${verb}`);
+      return `${prefix}.namenode.${verb}`;
+    },
+    namenodeAll: () => `${prefix}.namenode.*`,
+    datanode: (id, verb) => {
+      if (!(DATANODE_VERBS as readonly string[]).includes(verb)) throw new TypeError(`unknown datanode verb ${verb}`);
+      return `${prefix}.datanode.${assertToken(id, "datanode id")}.${verb}`;
+    },
+    data: (writeId) => `${prefix}.data.${assertToken(writeId, "write id")}`,
+    event: (kind) => {
+      if (!(EVENT_KINDS as readonly string[]).includes(kind)) throw new TypeError(`unknown event kind ${kind}`);
+      return `${prefix}.events.${kind}`;
+    },
+    eventsAll: () => `${prefix}.events.>`,
+    metaLog: () => `${prefix}.meta.log`,
+    metaStream: () => `${streamBase}_META`,
+    stagingBucket: () => `${bucketBase}-staging`,
+  };
+}
