@@ -1,0 +1,226 @@
+/** `woods cluster up|down|status|start|stop`: a local cluster of real processes. */
+import { mkdirSync, writeFileSync } from "node:fs";
+import { resolve, join } from "node:path";
+import { execFileSync } from "node:child_process";
+import { createServer } from "node:net";
+import { stringify as toYaml } from "yaml";
+import { connectNats, call } from "../../actors/index.js";
+import { subjects, WoodsError, type NamenodeReplies } from "../../messages/index.js";
+import { readState, writeState, isRunning, type ClusterState } from "./state.js";
+import { spawnNats, spawnNamenode, spawnDatanode, stopPid, sleep, PROJECT_ROOT } from "./processes.js";
+
+export interface UpOptions {
+  dir: string;
+  datanodes: number;
+  replication: number;
+  chunkSizeBytes: number;
+  port: number;
+  detach: boolean;
+  prefix?: string;
+}
+
+const READY_TIMEOUT_MS = 60_000;
+
+function portIsFree(port: number): Promise<boolean> {
+  return new Promise((res) => {
+    const srv = createServer();
+    srv.once("error", () => res(false));
+    srv.listen(port, "127.0.0.1", () => srv.close(() => res(true)));
+  });
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((res, rej) => {
+    const srv = createServer();
+    srv.once("error", rej);
+    srv.listen(0, "127.0.0.1", () => {
+      const a = srv.address();
+      const p = typeof a === "object" && a ? a.port : 0;
+      srv.close(() => res(p));
+    });
+  });
+}
+
+function natsBinary(): string {
+  try {
+    return execFileSync("bash", [join(PROJECT_ROOT, "scripts", "ensure-nats-server.sh")], {
+      encoding: "utf8",
+      stdio: ["ignore", "pipe", "inherit"],
+    }).trim();
+  } catch {
+    throw new WoodsError("UNAVAILABLE", "no nats-server >= 2.10 available (see the message above)");
+  }
+}
+
+async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let lastErr: unknown;
+  while (Date.now() < deadline) {
+    try {
+      if (await check()) return;
+    } catch (e) {
+      lastErr = e;
+    }
+    await sleep(100);
+  }
+  throw new WoodsError("TIMEOUT", `${what} did not become ready within ${timeoutMs} ms${lastErr ? `: ${(lastErr as Error).message}` : ""}`);
+}
+
+async function natsHealthy(state: ClusterState): Promise<boolean> {
+  const res = await fetch(`http://127.0.0.1:${state.natsServer.httpPort}/healthz?js-enabled-only=true`);
+  return res.ok;
+}
+
+/** Waits until the namenode answers and `expectAlive` datanodes are alive. */
+async function waitForActors(state: ClusterState, prefix: string, expectAlive: string[]): Promise<void> {
+  const nc = await connectNats({ url: state.nats, name: "woods-cluster-launcher", reconnectForever: false });
+  const subj = subjects(prefix);
+  try {
+    await waitFor("namenode", async () => {
+      await call<NamenodeReplies["ping"]>(nc, subj.namenode("ping"), {}, 1000);
+      return true;
+    });
+    await waitFor(`datanodes ${expectAlive.join(", ")}`, async () => {
+      const r = await call<NamenodeReplies["nodes"]>(nc, subj.namenode("nodes"), {}, 1000);
+      const alive = new Set(r.nodes.filter((n) => n.state !== "dead").map((n) => n.id));
+      return expectAlive.every((id) => alive.has(id));
+    });
+  } finally {
+    await nc.close();
+  }
+}
+
+/** Starts nats-server, the namenode and N datanodes on `dir`, reusing data already there. */
+export async function clusterUp(opts: UpOptions): Promise<ClusterState> {
+  const dir = resolve(opts.dir);
+  mkdirSync(dir, { recursive: true });
+  const old = readState(dir);
+  if (old && (isRunning(old.natsServer.pid) || isRunning(old.namenode.pid) || old.datanodes.some((d) => isRunning(d.pid)))) {
+    throw new WoodsError("EXISTS", `a cluster is already running in ${dir} (woods cluster down --dir ${opts.dir})`);
+  }
+  if (!(await portIsFree(opts.port))) throw new WoodsError("UNAVAILABLE", `port ${opts.port} is in use (choose another with --port)`);
+  const prefix = opts.prefix ?? "woods";
+  const configFile = join(dir, "woods.yaml");
+  const url = `nats://127.0.0.1:${opts.port}`;
+  writeFileSync(
+    configFile,
+    "# Written by `woods cluster up`; the namenode and datanodes of this cluster read it.\n" +
+      toYaml({ prefix, nats: { url }, chunkSizeBytes: opts.chunkSizeBytes, replication: opts.replication }),
+  );
+  const state: ClusterState = {
+    nats: url,
+    dir,
+    prefix,
+    configFile,
+    natsServer: { pid: null, port: opts.port, httpPort: await freePort(), storeDir: join(dir, "nats"), binary: natsBinary() },
+    namenode: { pid: null, id: "nn1" },
+    datanodes: Array.from({ length: opts.datanodes }, (_, i) => ({ id: `dn${i + 1}`, pid: null, dir: join(dir, `dn${i + 1}`) })),
+  };
+  for (const dn of state.datanodes) mkdirSync(dn.dir, { recursive: true });
+  mkdirSync(state.natsServer.storeDir, { recursive: true });
+  try {
+    state.natsServer.pid = spawnNats(state);
+    writeState(state);
+    await waitFor("nats-server", () => natsHealthy(state), 15_000);
+    state.namenode.pid = spawnNamenode(state);
+    writeState(state);
+    for (const dn of state.datanodes) dn.pid = spawnDatanode(state, dn.id);
+    writeState(state);
+    await waitForActors(state, prefix, state.datanodes.map((d) => d.id));
+  } catch (e) {
+    await clusterDown(dir).catch(() => undefined);
+    throw e;
+  }
+  return state;
+}
+
+/** Stops every process of the cluster (datanodes, namenode, then nats-server); data stays. */
+export async function clusterDown(dirArg: string): Promise<ClusterState> {
+  const dir = resolve(dirArg);
+  const state = readState(dir);
+  if (!state) throw new WoodsError("NOT_FOUND", `no cluster in ${dir} (no cluster.json)`);
+  await Promise.all(state.datanodes.map((d) => stopPid(d.pid)));
+  await stopPid(state.namenode.pid);
+  await stopPid(state.natsServer.pid);
+  for (const d of state.datanodes) d.pid = null;
+  state.namenode.pid = null;
+  state.natsServer.pid = null;
+  writeState(state);
+  return state;
+}
+
+/** The status document of the CLI contract, with liveness added. */
+export function clusterStatus(dirArg: string): Record<string, unknown> {
+  const dir = resolve(dirArg);
+  const state = readState(dir);
+  if (!state) throw new WoodsError("NOT_FOUND", `no cluster in ${dir} (no cluster.json)`);
+  const live = (pid: number | null) => (isRunning(pid) ? pid : null);
+  return {
+    nats: state.nats,
+    dir: state.dir,
+    natsServer: { pid: live(state.natsServer.pid), url: state.nats, running: isRunning(state.natsServer.pid) },
+    namenode: { id: state.namenode.id, pid: live(state.namenode.pid), running: isRunning(state.namenode.pid) },
+    datanodes: state.datanodes.map((d) => ({ id: d.id, pid: live(d.pid), dir: d.dir, running: isRunning(d.pid) })),
+  };
+}
+
+function requireState(dirArg: string): ClusterState {
+  const state = readState(resolve(dirArg));
+  if (!state) throw new WoodsError("NOT_FOUND", `no cluster in ${resolve(dirArg)} (no cluster.json)`);
+  return state;
+}
+
+/** Restarts one stopped process (`namenode`, `nats`, or a datanode id) on its old data. */
+export async function clusterStart(node: string, dirArg: string): Promise<void> {
+  const state = requireState(dirArg);
+  if (node === "namenode" || node === state.namenode.id) {
+    if (isRunning(state.namenode.pid)) throw new WoodsError("EXISTS", "namenode is already running");
+    state.namenode.pid = spawnNamenode(state);
+    writeState(state);
+    const conn = await connectNats({ url: state.nats, name: "woods-cluster-launcher" });
+    try {
+      await waitFor("namenode", async () => {
+        await call(conn, subjects(prefixOf(state)).namenode("ping"), {}, 1000);
+        return true;
+      });
+    } finally {
+      await conn.close();
+    }
+    return;
+  }
+  if (node === "nats" || node === "nats-server") {
+    if (isRunning(state.natsServer.pid)) throw new WoodsError("EXISTS", "nats-server is already running");
+    state.natsServer.pid = spawnNats(state);
+    writeState(state);
+    await waitFor("nats-server", () => natsHealthy(state), 15_000);
+    return;
+  }
+  const dn = state.datanodes.find((d) => d.id === node);
+  if (!dn) throw new WoodsError("NOT_FOUND", `no node ${node} in this cluster (namenode, nats, ${state.datanodes.map((d) => d.id).join(", ")})`);
+  if (isRunning(dn.pid)) throw new WoodsError("EXISTS", `${node} is already running`);
+  dn.pid = spawnDatanode(state, dn.id);
+  writeState(state);
+  if (isRunning(state.namenode.pid)) await waitForActors(state, prefixOf(state), [dn.id]);
+}
+
+/** Stops one process; `kill` sends SIGKILL (a crash) instead of SIGTERM. */
+export async function clusterStop(node: string, dirArg: string, kill: boolean): Promise<void> {
+  const state = requireState(dirArg);
+  if (node === "namenode" || node === state.namenode.id) {
+    await stopPid(state.namenode.pid, { kill });
+    state.namenode.pid = null;
+  } else if (node === "nats" || node === "nats-server") {
+    await stopPid(state.natsServer.pid, { kill });
+    state.natsServer.pid = null;
+  } else {
+    const dn = state.datanodes.find((d) => d.id === node);
+    if (!dn) throw new WoodsError("NOT_FOUND", `no node ${node} in this cluster`);
+    await stopPid(dn.pid, { kill });
+    dn.pid = null;
+  }
+  writeState(state);
+}
+
+function prefixOf(state: ClusterState): string {
+  return state.prefix ?? "woods";
+}

@@ -1,0 +1,84 @@
+/** Spawning and stopping the cluster's processes. Each actor is its own detached OS process. */
+import { spawn } from "node:child_process";
+import { openSync, closeSync, mkdirSync } from "node:fs";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { isRunning, type ClusterState } from "./state.js";
+
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+/** Works both from dist/cli/cluster (compiled) and cli/cluster (tsx): find bin/woods.js. */
+export const WOODS_BIN = join(ROOT.endsWith("dist") ? dirname(ROOT) : ROOT, "bin", "woods.js");
+export const PROJECT_ROOT = ROOT.endsWith("dist") ? dirname(ROOT) : ROOT;
+
+function spawnLogged(cmd: string, args: string[], logFile: string, env: NodeJS.ProcessEnv): number {
+  mkdirSync(dirname(logFile), { recursive: true });
+  const fd = openSync(logFile, "a");
+  try {
+    const child = spawn(cmd, args, { detached: true, stdio: ["ignore", fd, fd], env });
+    child.unref();
+    if (!child.pid) throw new Error(`could not start ${cmd}`);
+    return child.pid;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+export function logFile(state: ClusterState, name: string): string {
+  return join(state.dir, "logs", `${name}.log`);
+}
+
+export function spawnNats(state: ClusterState): number {
+  const env = {
+    ...process.env,
+    WOODS_NATS_HOST: "127.0.0.1",
+    WOODS_NATS_PORT: String(state.natsServer.port),
+    WOODS_NATS_HTTP_PORT: String(state.natsServer.httpPort),
+    WOODS_NATS_NAME: "woods-nats-1",
+    WOODS_NATS_STORE: state.natsServer.storeDir,
+    WOODS_NATS_MAX_FILE_STORE: process.env.WOODS_NATS_MAX_FILE_STORE ?? "64GB",
+  };
+  return spawnLogged(state.natsServer.binary, ["-c", join(PROJECT_ROOT, "nats-server.conf")], logFile(state, "nats-server"), env);
+}
+
+export function spawnNamenode(state: ClusterState): number {
+  return spawnLogged(process.execPath, [WOODS_BIN, "namenode", "--config", state.configFile], logFile(state, "namenode"), process.env);
+}
+
+export function spawnDatanode(state: ClusterState, id: string): number {
+  const dn = state.datanodes.find((d) => d.id === id);
+  if (!dn) throw new Error(`no datanode ${id}`);
+  return spawnLogged(
+    process.execPath,
+    [WOODS_BIN, "datanode", "--id", id, "--dir", dn.dir, "--config", state.configFile],
+    logFile(state, id),
+    process.env,
+  );
+}
+
+/** Sends a signal and waits until the process is gone (SIGKILL after `graceMs`). */
+export async function stopPid(pid: number | null, opts: { kill?: boolean; graceMs?: number } = {}): Promise<void> {
+  if (!pid || !isRunning(pid)) return;
+  try {
+    process.kill(pid, opts.kill ? "SIGKILL" : "SIGTERM");
+  } catch {
+    return;
+  }
+  const deadline = Date.now() + (opts.graceMs ?? 10_000);
+  while (isRunning(pid)) {
+    if (Date.now() > deadline) {
+      try {
+        process.kill(pid, "SIGKILL");
+      } catch {
+        /* gone */
+      }
+      const hard = Date.now() + 2000;
+      while (isRunning(pid) && Date.now() < hard) await sleep(20);
+      return;
+    }
+    await sleep(20);
+  }
+}
+
+export function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

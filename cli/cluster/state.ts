@@ -1,0 +1,54 @@
+/** The cluster state file (`<dir>/cluster.json`) that `cluster up` writes and the other commands read. */
+import { readFileSync, writeFileSync, renameSync } from "node:fs";
+import { join } from "node:path";
+
+export interface ProcState {
+  pid: number | null;
+}
+
+export interface ClusterState {
+  /** Client URL of the NATS server. */
+  nats: string;
+  dir: string;
+  prefix: string;
+  configFile: string;
+  natsServer: ProcState & { port: number; httpPort: number; storeDir: string; binary: string };
+  namenode: ProcState & { id: string };
+  datanodes: (ProcState & { id: string; dir: string })[];
+}
+
+export function statePath(dir: string): string {
+  return join(dir, "cluster.json");
+}
+
+export function readState(dir: string): ClusterState | undefined {
+  try {
+    return JSON.parse(readFileSync(statePath(dir), "utf8")) as ClusterState;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Written atomically so a concurrent `status` never sees half a file. */
+export function writeState(state: ClusterState): void {
+  const tmp = statePath(state.dir) + `.${process.pid}.tmp`;
+  writeFileSync(tmp, JSON.stringify(state, null, 2) + "\n");
+  renameSync(tmp, statePath(state.dir));
+}
+
+/** True when a process with this pid exists (and is not a zombie we can see). */
+export function isRunning(pid: number | null | undefined): boolean {
+  if (!pid) return false;
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    const state = stat.slice(stat.lastIndexOf(")") + 2, stat.lastIndexOf(")") + 3);
+    return state !== "Z" && state !== "X";
+  } catch {
+    return true;
+  }
+}

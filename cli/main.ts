@@ -1,0 +1,366 @@
+/**
+ * The `woods` command line. Heavy modules are imported lazily inside each
+ * command so that `woods --help` and simple client commands start fast.
+ */
+import { Command, CommanderError, Option } from "commander";
+import { fail, printJson, formatBytes, UsageError } from "./output.js";
+
+const DEFAULT_NATS = "nats://127.0.0.1:4222";
+
+function intArg(name: string, min: number, max: number) {
+  return (v: string) => {
+    if (!/^\d+$/.test(v)) throw new UsageError(`${name} must be a whole number, got ${JSON.stringify(v)}`);
+    const n = Number(v);
+    if (n < min || n > max) throw new UsageError(`${name} must be between ${min} and ${max}, got ${n}`);
+    return n;
+  };
+}
+
+async function sizeArg(v: string): Promise<number> {
+  const { parseSize } = await import("../config/index.js");
+  try {
+    return parseSize(v);
+  } catch (e) {
+    throw new UsageError((e as Error).message);
+  }
+}
+
+/** Loads the config for client commands: --config, env, then --nats / $WOODS_NATS / default URL. */
+async function clientConfig(opts: { nats?: string; config?: string }) {
+  const { loadConfig } = await import("../config/index.js");
+  const url = opts.nats ?? process.env.WOODS_NATS ?? (opts.config || process.env.WOODS_CONFIG ? undefined : DEFAULT_NATS);
+  return loadConfig({ file: opts.config, overrides: url ? { nats: { url } } : undefined });
+}
+
+async function withClient<T>(cmd: Command, fn: (c: import("../actors/client/index.js").WoodsClient) => Promise<T>): Promise<T> {
+  const opts = cmd.optsWithGlobals() as { nats?: string; config?: string };
+  const config = await clientConfig(opts);
+  const { WoodsClient } = await import("../actors/client/index.js");
+  const client = await WoodsClient.connect(config, { name: "woods-cli" }).catch((e: Error) => {
+    throw new Error(`cannot connect to NATS at ${config.nats.url}: ${e.message}`);
+  });
+  try {
+    return await fn(client);
+  } finally {
+    await client.close();
+  }
+}
+
+function action<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
+  return async (...args: A) => {
+    try {
+      await fn(...args);
+    } catch (e) {
+      fail(e);
+    }
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command("woods")
+    .description("Whispering Woods: a distributed file store over NATS")
+    .option("--nats <url>", `NATS server URL (else $WOODS_NATS, else ${DEFAULT_NATS})`)
+    .option("--config <file>", "YAML config file (else $WOODS_CONFIG)")
+    .showHelpAfterError()
+    .exitOverride();
+
+  // ---- cluster ----
+  const cluster = program.command("cluster").description("run a local cluster: nats-server + namenode + datanodes");
+  cluster
+    .command("up")
+    .description("start nats-server, the namenode and N datanodes (foreground unless --detach)")
+    .option("--dir <dir>", "cluster directory", "./data")
+    .option("--datanodes <n>", "number of datanodes", intArg("--datanodes", 1, 64), 3)
+    .option("--replication <r>", "default replication factor", intArg("--replication", 1, 16), 3)
+    .option("--chunk-size <size>", "chunk size (1MiB, 64MiB or plain bytes)", "64MiB")
+    .option("--port <p>", "NATS client port", intArg("--port", 1, 65535), 4222)
+    .option("--detach", "return once the cluster is up, leaving it running")
+    .action(
+      action(async (o: { dir: string; datanodes: number; replication: number; chunkSize: string; port: number; detach?: boolean }) => {
+        const chunkSizeBytes = await sizeArg(o.chunkSize);
+        const { clusterUp, clusterDown, clusterStatus } = await import("./cluster/commands.js");
+        await clusterUp({ dir: o.dir, datanodes: o.datanodes, replication: o.replication, chunkSizeBytes, port: o.port, detach: !!o.detach });
+        const status = clusterStatus(o.dir);
+        if (o.detach) {
+          printJson(status);
+          return;
+        }
+        process.stderr.write(
+          `woods cluster up: ${status.nats}, namenode + ${o.datanodes} datanodes, data in ${status.dir}. Ctrl-C stops it.\n`,
+        );
+        await new Promise<void>((resolve) => {
+          let stopping = false;
+          const stop = () => {
+            if (stopping) return;
+            stopping = true;
+            process.stderr.write("woods: stopping the cluster...\n");
+            clusterDown(o.dir).then(() => resolve(), (e) => fail(e));
+          };
+          process.on("SIGINT", stop);
+          process.on("SIGTERM", stop);
+        });
+      }),
+    );
+  cluster
+    .command("down")
+    .description("stop every process of the cluster (data is kept)")
+    .option("--dir <dir>", "cluster directory", "./data")
+    .action(
+      action(async (o: { dir: string }) => {
+        const { clusterDown } = await import("./cluster/commands.js");
+        await clusterDown(o.dir);
+      }),
+    );
+  cluster
+    .command("status")
+    .description("show the cluster's processes")
+    .option("--dir <dir>", "cluster directory", "./data")
+    .option("--json", "JSON output")
+    .action(
+      action(async (o: { dir: string; json?: boolean }) => {
+        const { clusterStatus } = await import("./cluster/commands.js");
+        const s = clusterStatus(o.dir) as {
+          nats: string;
+          natsServer: { pid: number | null };
+          namenode: { pid: number | null };
+          datanodes: { id: string; pid: number | null; dir: string }[];
+        };
+        if (o.json) return printJson(s);
+        const line = (name: string, pid: number | null, extra = "") =>
+          process.stdout.write(`${name.padEnd(12)} ${pid ? `running  pid ${pid}` : "stopped"}${extra}\n`);
+        line("nats-server", s.natsServer.pid, `  ${s.nats}`);
+        line("namenode", s.namenode.pid);
+        for (const d of s.datanodes) line(d.id, d.pid, `  ${d.dir}`);
+      }),
+    );
+  cluster
+    .command("start <node>")
+    .description("restart a stopped node (namenode, nats, or a datanode id) on its old data")
+    .option("--dir <dir>", "cluster directory", "./data")
+    .action(
+      action(async (node: string, o: { dir: string }) => {
+        const { clusterStart } = await import("./cluster/commands.js");
+        await clusterStart(node, o.dir);
+      }),
+    );
+  cluster
+    .command("stop <node>")
+    .description("stop one node (SIGTERM, or SIGKILL with --kill)")
+    .option("--kill", "kill -9 instead of a clean stop")
+    .option("--dir <dir>", "cluster directory", "./data")
+    .action(
+      action(async (node: string, o: { dir: string; kill?: boolean }) => {
+        const { clusterStop } = await import("./cluster/commands.js");
+        await clusterStop(node, o.dir, !!o.kill);
+      }),
+    );
+
+  // ---- single actors (multi-host use) ----
+  program
+    .command("namenode")
+    .description("run the namenode actor in the foreground")
+    .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]))
+    .action(
+      action(async (o: { logLevel?: string }, cmd: Command) => {
+        const g = cmd.optsWithGlobals() as { config?: string; nats?: string };
+        const { loadConfig } = await import("../config/index.js");
+        const overrides: Record<string, unknown> = {};
+        if (g.nats) overrides.nats = { url: g.nats };
+        if (o.logLevel) overrides.log = { level: o.logLevel };
+        const config = loadConfig({ file: g.config, overrides });
+        const { runNamenode } = await import("../actors/namenode/index.js");
+        const { onShutdown, createLogger } = await import("../actors/index.js");
+        const nn = await runNamenode({ config });
+        onShutdown(createLogger("namenode", config.namenode.id, config.log.level), () => nn.stop());
+      }),
+    );
+  program
+    .command("datanode")
+    .description("run a datanode actor in the foreground")
+    .requiredOption("--id <id>", "datanode id (e.g. dn1)")
+    .requiredOption("--dir <dir>", "data directory (repeat for several disks)", (v: string, prev: string[] = []) => [...prev, v])
+    .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]))
+    .action(
+      action(async (o: { id: string; dir: string[]; logLevel?: string }, cmd: Command) => {
+        if (!/^[A-Za-z0-9_-]{1,64}$/.test(o.id)) throw new UsageError(`--id ${JSON.stringify(o.id)} must match [A-Za-z0-9_-]{1,64}`);
+        const g = cmd.optsWithGlobals() as { config?: string; nats?: string };
+        const { loadConfig } = await import("../config/index.js");
+        const { resolve } = await import("node:path");
+        const overrides: Record<string, unknown> = {};
+        if (g.nats) overrides.nats = { url: g.nats };
+        if (o.logLevel) overrides.log = { level: o.logLevel };
+        const config = loadConfig({ file: g.config, overrides });
+        const { runDatanode } = await import("../actors/datanode/index.js");
+        const { onShutdown, createLogger } = await import("../actors/index.js");
+        const dn = await runDatanode({ id: o.id, dirs: o.dir.map((d) => resolve(d)), config });
+        onShutdown(createLogger("datanode", o.id, config.log.level), () => dn.stop());
+      }),
+    );
+
+  // ---- client commands ----
+  program
+    .command("put <local> <remote>")
+    .description("store a local file (or - for stdin) at REMOTE; fails when REMOTE exists")
+    .option("--replication <r>", "replication factor", intArg("--replication", 1, 16))
+    .action(
+      action(async (local: string, remote: string, o: { replication?: number }, cmd: Command) => {
+        const { createReadStream } = await import("node:fs");
+        const { normalizePath } = await import("../messages/index.js");
+        normalizePath(remote);
+        const source = local === "-" ? process.stdin : createReadStream(local, { highWaterMark: 1024 * 1024 });
+        if (local !== "-") {
+          const { statSync } = await import("node:fs");
+          const st = statSync(local, { throwIfNoEntry: false });
+          if (!st) throw new Error(`local file ${local} does not exist`);
+          if (!st.isFile()) throw new Error(`local path ${local} is not a regular file`);
+        }
+        await withClient(cmd, async (c) => {
+          const r = await c.put(source, remote, { replication: o.replication });
+          if (process.stderr.isTTY) {
+            const mibs = r.size / 1024 / 1024 / Math.max(r.ms / 1000, 0.001);
+            process.stderr.write(`stored ${remote}: ${formatBytes(r.size)} in ${r.chunks} chunks, ${mibs.toFixed(1)} MiB/s\n`);
+          }
+        });
+      }),
+    );
+  program
+    .command("get <remote> <local>")
+    .description("fetch REMOTE into a local file (or - for stdout)")
+    .action(
+      action(async (remote: string, local: string, _o: unknown, cmd: Command) => {
+        const { normalizePath } = await import("../messages/index.js");
+        normalizePath(remote);
+        await withClient(cmd, async (c) => {
+          if (local === "-") {
+            await c.get(remote, process.stdout);
+            return;
+          }
+          // Write beside the target and rename, so a failed get never leaves a partial file.
+          const { createWriteStream, renameSync, rmSync } = await import("node:fs");
+          const { dirname, basename, join } = await import("node:path");
+          const tmp = join(dirname(local), `.${basename(local)}.woods-${process.pid}.part`);
+          const out = createWriteStream(tmp);
+          try {
+            const r = await c.get(remote, out);
+            await new Promise<void>((res, rej) => out.end((e?: Error | null) => (e ? rej(e) : res())));
+            renameSync(tmp, local);
+            if (process.stderr.isTTY) {
+              const mibs = r.size / 1024 / 1024 / Math.max(r.ms / 1000, 0.001);
+              process.stderr.write(`fetched ${remote}: ${formatBytes(r.size)}, ${mibs.toFixed(1)} MiB/s\n`);
+            }
+          } catch (e) {
+            out.destroy();
+            rmSync(tmp, { force: true });
+            throw e;
+          }
+        });
+      }),
+    );
+  program
+    .command("append <local> <remote>")
+    .description("append a local file (or -) to REMOTE (not available yet)")
+    .action(
+      action(async () => {
+        const { WoodsError } = await import("../messages/index.js");
+        throw new WoodsError("UNSUPPORTED", "append is not supported yet by this cluster");
+      }),
+    );
+  program
+    .command("rm <remote>")
+    .description("delete a file; its chunks are reclaimed on the datanodes")
+    .action(
+      action(async (remote: string, _o: unknown, cmd: Command) => {
+        const { normalizePath } = await import("../messages/index.js");
+        normalizePath(remote);
+        await withClient(cmd, (c) => c.rm(remote));
+      }),
+    );
+  program
+    .command("ls [prefix]")
+    .description("list the children of a directory (default /)")
+    .option("--json", "JSON output")
+    .action(
+      action(async (prefix: string | undefined, o: { json?: boolean }, cmd: Command) => {
+        const { normalizePath } = await import("../messages/index.js");
+        const p = normalizePath(prefix ?? "/", { allowRoot: true });
+        const entries = await withClient(cmd, (c) => c.ls(p));
+        if (o.json) return printJson(entries);
+        for (const e of entries) process.stdout.write(e.type === "dir" ? `${e.path}/\n` : `${e.path}\t${e.size ?? 0}\n`);
+      }),
+    );
+  program
+    .command("stat <remote>")
+    .description("show a file's size, replication and chunks")
+    .option("--json", "JSON output")
+    .action(
+      action(async (remote: string, o: { json?: boolean }, cmd: Command) => {
+        const { normalizePath } = await import("../messages/index.js");
+        normalizePath(remote);
+        const s = await withClient(cmd, (c) => c.stat(remote));
+        if (o.json) return printJson(s);
+        process.stdout.write(`${s.path}  ${formatBytes(s.size)}  replication ${s.replication}  ${s.chunks.length} chunks  ${s.state}\n`);
+        for (const ch of s.chunks) process.stdout.write(`  ${ch.id} v${ch.version} ${ch.size} B  [${ch.replicas.join(", ")}]\n`);
+      }),
+    );
+  program
+    .command("nodes")
+    .description("list datanodes with state, capacity and chunk counts")
+    .option("--json", "JSON output")
+    .action(
+      action(async (o: { json?: boolean }, cmd: Command) => {
+        const nodes = await withClient(cmd, (c) => c.nodes());
+        if (o.json) return printJson(nodes);
+        for (const n of nodes) {
+          process.stdout.write(
+            `${n.id.padEnd(8)} ${n.state.padEnd(6)} used ${formatBytes(n.usedBytes)} of ${formatBytes(n.capacityBytes)}  ${n.chunks} chunks  load ${n.load.toFixed(2)}\n`,
+          );
+        }
+      }),
+    );
+  program
+    .command("fsck")
+    .description("check replication health; exit 1 when unhealthy")
+    .option("--json", "JSON output")
+    .action(
+      action(async (o: { json?: boolean }, cmd: Command) => {
+        const r = await withClient(cmd, (c) => c.fsck());
+        if (o.json) printJson(r);
+        else {
+          process.stdout.write(
+            `${r.healthy ? "HEALTHY" : "UNHEALTHY"}: ${r.files} files, ${r.chunks} chunks, ${r.underReplicated} under-replicated, ${r.overReplicated} over-replicated, ${r.corrupt} corrupt, ${r.missing} missing\n`,
+          );
+        }
+        if (!r.healthy) process.exitCode = 1;
+      }),
+    );
+  program
+    .command("events")
+    .description("print cluster events as they happen, one JSON line each")
+    .action(
+      action(async (_o: unknown, cmd: Command) => {
+        await withClient(cmd, async (c) => {
+          const sub = c.events((subject, event) => printJson({ subject, ...(event as object) }));
+          await new Promise<void>((resolve) => {
+            process.once("SIGINT", resolve);
+            process.once("SIGTERM", resolve);
+          });
+          sub.stop();
+        });
+      }),
+    );
+  return program;
+}
+
+export async function main(argv: string[]): Promise<void> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv);
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version" || e.code === "commander.help") process.exit(0);
+      process.exit(2);
+    }
+    if (e instanceof UsageError) fail(e);
+    fail(e);
+  }
+}
