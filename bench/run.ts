@@ -1,0 +1,133 @@
+/**
+ * `npm run bench [-- --quick] [-- --size-mib N]`: woods put/get with replication 3 and 1
+ * against the NATS Object Store's own put/get of the same file on the same nats-server,
+ * all in one run. Prints a table and writes docs/benchmarks.md.
+ */
+import { mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync, createReadStream, createWriteStream } from "node:fs";
+import { tmpdir, cpus, totalmem } from "node:os";
+import { join } from "node:path";
+import { execFileSync } from "node:child_process";
+import { randomFillSync, createHash } from "node:crypto";
+import { createServer } from "node:net";
+import { clusterUp, clusterDown } from "../cli/cluster/commands.js";
+import { loadConfig } from "../config/index.js";
+import { WoodsClient } from "../actors/client/index.js";
+import { connectNats } from "../actors/index.js";
+import { objectStorePutGet } from "./objectstore.js";
+
+const args = process.argv.slice(2);
+const quick = args.includes("--quick");
+const sizeArg = args.indexOf("--size-mib");
+const sizeMiB = sizeArg >= 0 ? Number(args[sizeArg + 1]) : quick ? 16 : 256;
+const rounds = quick ? 1 : 3;
+
+function freePort(): Promise<number> {
+  return new Promise((res) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const a = s.address();
+      s.close(() => res(typeof a === "object" && a ? a.port : 0));
+    });
+  });
+}
+
+function makeFile(path: string, bytes: number): void {
+  const fd = openSync(path, "w");
+  const buf = Buffer.alloc(4 * 1024 * 1024);
+  for (let done = 0; done < bytes; done += buf.length) {
+    randomFillSync(buf);
+    writeSync(fd, buf, 0, Math.min(buf.length, bytes - done));
+  }
+  closeSync(fd);
+}
+
+async function sha256File(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const c of createReadStream(path, { highWaterMark: 4 << 20 })) h.update(c as Buffer);
+  return h.digest("hex");
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main() {
+  const work = mkdtempSync(join(tmpdir(), "woods-bench-"));
+  const port = await freePort();
+  const file = join(work, "input.bin");
+  const out = join(work, "output.bin");
+  makeFile(file, sizeMiB * 1024 * 1024);
+  const want = await sha256File(file);
+  const state = await clusterUp({ dir: join(work, "cluster"), datanodes: 3, replication: 3, chunkSizeBytes: 64 * 1024 * 1024, port, detach: true });
+  const config = loadConfig({ overrides: { nats: { url: state.nats }, log: { level: "warn" } } });
+  const client = await WoodsClient.connect(config, { name: "woods-bench" });
+  const nc = await connectNats({ url: state.nats, name: "woods-bench-baseline" });
+  const results: Record<string, number[]> = { os_put: [], os_get: [], rf3_put: [], rf3_get: [], rf1_put: [], rf1_get: [], cp: [] };
+  const mib = sizeMiB;
+  try {
+    for (let r = 0; r < rounds; r++) {
+      const os = await objectStorePutGet(nc, file, out, sizeMiB * 1024 * 1024);
+      results.os_put.push(os.putMiBs);
+      results.os_get.push(os.getMiBs);
+      for (const rf of [3, 1]) {
+        const remote = `/bench/r${r}-rf${rf}.bin`;
+        let t = performance.now();
+        await client.put(createReadStream(file, { highWaterMark: 1 << 20 }), remote, { replication: rf });
+        results[`rf${rf}_put`].push(mib / ((performance.now() - t) / 1000));
+        t = performance.now();
+        const sink = createWriteStream(out);
+        await client.get(remote, sink);
+        await new Promise<void>((res, rej) => sink.end((e?: Error | null) => (e ? rej(e) : res())));
+        results[`rf${rf}_get`].push(mib / ((performance.now() - t) / 1000));
+        if ((await sha256File(out)) !== want) throw new Error(`woods get of ${remote} returned different bytes`);
+        await client.rm(remote);
+      }
+      const t = performance.now();
+      execFileSync("cp", [file, join(work, "copy.bin")]);
+      execFileSync("sync");
+      results.cp.push(mib / ((performance.now() - t) / 1000));
+      rmSync(join(work, "copy.bin"));
+    }
+  } finally {
+    await client.close();
+    await nc.close();
+    await clusterDown(state.dir);
+  }
+  const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]));
+  const rows: [string, number, string][] = [
+    ["Object Store put (native SHA-256, 1 MiB chunks)", m.os_put, "1.00 (baseline)"],
+    ["woods put, replication 3 (direct)", m.rf3_put, (m.rf3_put / m.os_put).toFixed(2)],
+    ["woods put, replication 1 (direct)", m.rf1_put, (m.rf1_put / m.os_put).toFixed(2)],
+    ["Object Store get", m.os_get, "1.00 (baseline)"],
+    ["woods get, replication 3", m.rf3_get, (m.rf3_get / m.os_get).toFixed(2)],
+    ["woods get, replication 1", m.rf1_get, (m.rf1_get / m.os_get).toFixed(2)],
+    ["cp + sync of the file (disk)", m.cp, "-"],
+  ];
+  const natsVersion = execFileSync(state.natsServer.binary, ["--version"], { encoding: "utf8" }).trim();
+  const table = [
+    `| what (${sizeMiB} MiB file, median of ${rounds}) | MiB/s | ratio to Object Store |`,
+    "|---|---:|---:|",
+    ...rows.map(([w, v, r]) => `| ${w} | ${v.toFixed(1)} | ${r} |`),
+  ].join("\n");
+  console.log(table);
+  if (!quick) {
+    const doc = [
+      "# Benchmarks",
+      "",
+      `Measured by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)}: ${cpus().length} cores (${cpus()[0]?.model}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB, Node ${process.version}, ${natsVersion}.`,
+      "Client, nats-server, namenode and 3 datanodes on one machine; every replica is written and fsynced.",
+      "The baseline is measured in the same run on the same nats-server (`sync_interval: always`).",
+      "",
+      table,
+      "",
+    ].join("\n");
+    writeFileSync(join(process.cwd(), "docs", "benchmarks.md"), doc);
+  }
+  rmSync(work, { recursive: true, force: true });
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);
