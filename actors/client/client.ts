@@ -1,0 +1,170 @@
+/**
+ * WoodsClient: the library face of the store. One NATS connection; every
+ * namenode request goes through `call()` with `client.requestTimeoutMs` and
+ * the `client.retry` policy, so a namenode restart (UNAVAILABLE) is ridden out.
+ */
+import type { Readable, Writable } from "node:stream";
+import { pino, type Logger } from "pino";
+import type { WoodsConfig } from "../../config/index.js";
+import {
+  decode,
+  normalizePath,
+  subjects,
+  type FsckReply,
+  type LsEntry,
+  type NamenodeReplies,
+  type NamenodeRequest,
+  type NamenodeVerb,
+  type StatReply,
+  type NodeInfo,
+  type Subjects,
+  type WoodsEvent,
+  type DatanodeReplies,
+} from "../../messages/index.js";
+import { connectNats, type NatsConnection } from "../connect.js";
+import { call } from "../rpc.js";
+import type { ByteSource } from "./chunker.js";
+import { get, type GetResult } from "./get.js";
+import { put, type PutOptions, type PutResult } from "./put.js";
+import { withRetry, type RetryOptions, type RetryPolicy } from "./retry.js";
+import type { ChunkWriter, ClientContext, NamenodeCall } from "./types.js";
+import { writeChunkDirect } from "./writer-direct.js";
+import { stagedWriter } from "./writer-staged.js";
+
+export interface ClientOptions {
+  /** Connection name shown by the server (default `woods-client`). */
+  name?: string;
+  /** Logger to use; by default pino on stderr (stdout may be carrying file bytes) at `log.level`. */
+  logger?: Logger;
+  /** Injected sleep/rng for the retry policy (tests). */
+  retry?: Pick<RetryOptions, "sleep" | "rng">;
+}
+
+export interface EventSubscription {
+  stop(): void;
+}
+
+export class WoodsClient {
+  readonly config: WoodsConfig;
+  readonly subjects: Subjects;
+  private readonly nc: NatsConnection;
+  private readonly ctx: ClientContext;
+  private readonly writer: ChunkWriter;
+
+  private constructor(nc: NatsConnection, config: WoodsConfig, log: Logger, retryOptions: Pick<RetryOptions, "sleep" | "rng">) {
+    this.nc = nc;
+    this.config = config;
+    this.subjects = subjects(config.prefix);
+    const retryPolicy: RetryPolicy = config.client.retry;
+    const namenode: NamenodeCall = (verb, body, opts) => this.namenodeCall(verb, body, opts);
+    this.ctx = { nc, subj: this.subjects, config, log, namenode, retryPolicy, retryOptions, nowMs: () => performance.now() };
+    this.writer = config.writePath === "staged" ? stagedWriter(this.ctx) : (req) => writeChunkDirect(this.ctx, req);
+  }
+
+  /** Connects to NATS (failing fast, not reconnecting forever) and returns a client. */
+  static async connect(config: WoodsConfig, opts: ClientOptions = {}): Promise<WoodsClient> {
+    const name = opts.name ?? "woods-client";
+    const log = opts.logger ?? pino({ level: config.log.level, base: { actor: "client", name } }, pino.destination({ dest: 2, sync: true }));
+    const nc = await connectNats({
+      url: config.nats.url,
+      name,
+      reconnectForever: false,
+      reconnectTimeWaitMs: config.nats.reconnectTimeWaitMs,
+      timeoutMs: config.client.requestTimeoutMs,
+    });
+    return new WoodsClient(nc, config, log, opts.retry ?? {});
+  }
+
+  /** One namenode request with timeout and retries of retryable errors. */
+  private namenodeCall<V extends NamenodeVerb>(verb: V, body: NamenodeRequest<V>, opts: { retry?: boolean } = {}): Promise<NamenodeReplies[V]> {
+    const subject = this.subjects.namenode(verb);
+    const once = async () => {
+      // Replies carry `ok: true`; callers get the fields only.
+      const { ok: _ok, ...fields } = await call<NamenodeReplies[V] & { ok?: boolean }>(this.nc, subject, body, this.config.client.requestTimeoutMs);
+      return fields as NamenodeReplies[V];
+    };
+    if (opts.retry === false) return once();
+    return withRetry(this.ctx.retryPolicy, once, {
+      ...this.ctx.retryOptions,
+      onRetry: (err, attempt, delayMs) =>
+        this.ctx.log.warn(
+          { verb, code: err.code, attempt },
+          `namenode ${verb} failed with ${err.code} (attempt ${attempt} of ${this.ctx.retryPolicy.maxAttempts}); retrying in ${delayMs} ms: ${err.message}`,
+        ),
+    });
+  }
+
+  /** Stores a stream (file, stdin, any async iterable of bytes) at `remote`; EXISTS if taken. */
+  put(source: ByteSource | Readable, remote: string, opts: PutOptions = {}): Promise<PutResult> {
+    return put(this.ctx, this.writer, source as ByteSource, remote, opts);
+  }
+
+  /** Writes the bytes of `remote` to `sink` in order (the sink is not ended). */
+  get(remote: string, sink: Writable): Promise<GetResult> {
+    return get(this.ctx, remote, sink);
+  }
+
+  /** Deletes a file; its chunks are reclaimed on the datanodes later. */
+  async rm(remote: string): Promise<{ path: string }> {
+    const path = normalizePath(remote);
+    return this.namenodeCall("rm", { path });
+  }
+
+  /** Children of a directory (default `/`). */
+  async ls(prefix = "/"): Promise<LsEntry[]> {
+    const p = normalizePath(prefix, { allowRoot: true });
+    const r = await this.namenodeCall("ls", { prefix: p });
+    return r.entries;
+  }
+
+  /** A file's size, state, replication and chunks with their live replicas. */
+  async stat(remote: string): Promise<StatReply> {
+    const path = normalizePath(remote);
+    return this.namenodeCall("stat", { path });
+  }
+
+  /** Every datanode the namenode knows, with its state and usage. */
+  async nodes(): Promise<NodeInfo[]> {
+    return (await this.namenodeCall("nodes", {})).nodes;
+  }
+
+  /** Cluster health summary. */
+  async fsck(): Promise<FsckReply> {
+    return this.namenodeCall("fsck", {});
+  }
+
+  /** Namenode identity, epoch and log position (one attempt: a ping reports, it does not wait out restarts). */
+  async ping(): Promise<NamenodeReplies["ping"]> {
+    return this.namenodeCall("ping", {}, { retry: false });
+  }
+
+  /** Pings one datanode directly. */
+  async pingDatanode(id: string): Promise<DatanodeReplies["ping"]> {
+    return call<DatanodeReplies["ping"]>(this.nc, this.subjects.datanode(id, "ping"), {}, this.config.client.requestTimeoutMs);
+  }
+
+  /** Calls `onEvent` for every cluster event until `stop()`; undecodable events are skipped. */
+  events(onEvent: (subject: string, event: WoodsEvent) => void): EventSubscription {
+    const sub = this.nc.subscribe(this.subjects.eventsAll(), {
+      callback: (err, msg) => {
+        if (err) return;
+        try {
+          onEvent(msg.subject, decode(msg.data, msg.headers).value as WoodsEvent);
+        } catch (e) {
+          this.ctx.log.debug({ subject: msg.subject, err: e }, `skipped an event on ${msg.subject}: ${(e as Error).message}`);
+        }
+      },
+    });
+    return { stop: () => sub.unsubscribe() };
+  }
+
+  /** Flushes and closes the connection. */
+  async close(): Promise<void> {
+    if (this.nc.isClosed()) return;
+    try {
+      await this.nc.drain();
+    } catch {
+      await this.nc.close().catch(() => {});
+    }
+  }
+}

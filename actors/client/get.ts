@@ -1,0 +1,164 @@
+/**
+ * `get`: stat, then read each chunk in ranged slices (`readInflightMax` in
+ * flight) from its replicas, failing over on error, timeout or CHECKSUM.
+ * A chunk is assembled and its whole CRC32 checked before any of it reaches
+ * the sink, so a bad replica can be retried without emitting bad bytes; the
+ * next chunk is fetched while the current one drains into the sink.
+ */
+import { once } from "node:events";
+import type { Writable } from "node:stream";
+import { crc32 } from "node:zlib";
+import { WoodsError, chunkChecksum, normalizePath, toWoodsError, type ChunkInfo, type DatanodeReplies } from "../../messages/index.js";
+import { call } from "../rpc.js";
+import type { ClientContext } from "./types.js";
+
+type ReaderContext = Pick<ClientContext, "nc" | "subj" | "config" | "log" | "namenode" | "nowMs">;
+
+export interface GetResult {
+  size: number;
+  ms: number;
+}
+
+/** The slices `[offset, length]` of a chunk of `sizeBytes`, each at most `sliceBytes`. */
+export function slicesOf(sizeBytes: number, sliceBytes: number): Array<[number, number]> {
+  const out: Array<[number, number]> = [];
+  for (let offset = 0; offset < sizeBytes; offset += sliceBytes) out.push([offset, Math.min(sliceBytes, sizeBytes - offset)]);
+  return out;
+}
+
+/** Writes to a stream, waiting for 'drain' when it is full; rejects if the sink errors or closes first. */
+export async function writeWithBackpressure(sink: Writable, data: Uint8Array): Promise<void> {
+  if (sink.destroyed || sink.writableEnded) throw new WoodsError("IO", "the output stream is closed");
+  if (sink.write(data)) return;
+  const ac = new AbortController();
+  try {
+    await Promise.race([
+      once(sink, "drain", { signal: ac.signal }),
+      once(sink, "error", { signal: ac.signal }).then(([e]) => {
+        throw toWoodsError(e, "IO");
+      }),
+      once(sink, "close", { signal: ac.signal }).then(() => {
+        throw new WoodsError("IO", "the output stream closed while writing");
+      }),
+    ]);
+  } finally {
+    ac.abort();
+  }
+}
+
+/**
+ * Reads one chunk, slices spread over `readInflightMax` workers. Replicas are tried in
+ * `order`; once one fails every later slice goes to the next, so a pass moves forward only.
+ */
+async function readPass(ctx: ReaderContext, chunk: ChunkInfo, order: string[], frameSizeBytes: number): Promise<{ data: Buffer; used: string[] }> {
+  const { nc, subj, config } = ctx;
+  const data = Buffer.allocUnsafe(chunk.size);
+  const queue = slicesOf(chunk.size, frameSizeBytes);
+  let next = 0;
+  let current = 0;
+  const used = new Set<string>();
+  const errors: string[] = [];
+
+  const readSlice = async (offset: number, length: number): Promise<void> => {
+    for (;;) {
+      const at = current;
+      if (at >= order.length) {
+        throw new WoodsError("ALL_REPLICAS_FAILED", `chunk ${chunk.id}: every replica failed (${errors.join("; ") || "no live replica"})`);
+      }
+      const dn = order[at];
+      used.add(dn);
+      try {
+        const r = await call<DatanodeReplies["read"]>(
+          nc,
+          subj.datanode(dn, "read"),
+          { chunkId: chunk.id, version: chunk.version, offset, length },
+          config.client.requestTimeoutMs,
+        );
+        const bytes = r.data;
+        if (!(bytes instanceof Uint8Array) || bytes.length !== length) {
+          throw new WoodsError("IO", `${dn} returned ${bytes instanceof Uint8Array ? bytes.length : "no"} bytes for a ${length}-byte slice at ${offset}`);
+        }
+        data.set(bytes, offset);
+        return;
+      } catch (e) {
+        const err = toWoodsError(e);
+        // Only the first worker to see this replica fail moves the pass on.
+        if (current === at) {
+          errors.push(`${dn}: ${err.code} ${err.message}`);
+          current = at + 1;
+          ctx.log.warn(
+            { dn, chunkId: chunk.id, offset, code: err.code },
+            `read of chunk ${chunk.id} at ${offset} from ${dn} failed (${err.message}); ${current < order.length ? `falling over to ${order[current]}` : "no replica left"}`,
+          );
+        }
+      }
+    }
+  };
+
+  const worker = async () => {
+    while (next < queue.length) {
+      const [offset, length] = queue[next++];
+      await readSlice(offset, length);
+    }
+  };
+  const workers = Math.max(1, Math.min(config.client.readInflightMax, queue.length));
+  const runs = Array.from({ length: workers }, worker);
+  const settled = await Promise.allSettled(runs);
+  const failure = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
+  if (failure) throw failure.reason;
+  return { data, used: order.filter((dn) => used.has(dn)) };
+}
+
+/** Reads and verifies a whole chunk, trying passes that start at successive replicas until one matches the checksum. */
+export async function readChunk(ctx: ReaderContext, chunk: ChunkInfo, frameSizeBytes: number): Promise<Buffer> {
+  if (chunk.size === 0) return Buffer.alloc(0);
+  const problems: string[] = [];
+  for (let first = 0; first < chunk.replicas.length; first++) {
+    let pass: { data: Buffer; used: string[] };
+    try {
+      pass = await readPass(ctx, chunk, chunk.replicas.slice(first), frameSizeBytes);
+    } catch (e) {
+      // A failed pass already tried every replica from `first` on.
+      problems.push((e as Error).message);
+      break;
+    }
+    const got = chunkChecksum(crc32(pass.data));
+    if (got === chunk.checksum) return pass.data;
+    const msg = `data from ${pass.used.join(", ")} has ${got}, the namenode recorded ${chunk.checksum}`;
+    problems.push(msg);
+    ctx.log.warn({ chunkId: chunk.id, replicas: pass.used }, `chunk ${chunk.id} failed its checksum: ${msg}; trying another replica`);
+  }
+  throw new WoodsError(
+    "ALL_REPLICAS_FAILED",
+    `chunk ${chunk.id} (version ${chunk.version}) could not be read from any of [${chunk.replicas.join(", ")}]: ${problems.join("; ") || "no live replica"}`,
+  );
+}
+
+/** Fetches `remote` into `sink` in order, honouring backpressure. Does not end the sink. */
+export async function get(ctx: ReaderContext, remote: string, sink: Writable): Promise<GetResult> {
+  const path = normalizePath(remote);
+  const startedMs = ctx.nowMs();
+  const st = await ctx.namenode("stat", { path });
+  if (st.state !== "complete") throw new WoodsError("NOT_FOUND", `${path} is still being written and cannot be read yet`);
+  const frameSizeBytes = ctx.config.frameSizeBytes;
+  const chunks = st.chunks;
+
+  // Prefetch one chunk ahead: chunk k+1 is read while chunk k drains into the sink.
+  const fetch = (k: number) => {
+    const p = readChunk(ctx, chunks[k], frameSizeBytes);
+    p.catch(() => {}); // observed when awaited; avoids an unhandled rejection while we are busy writing
+    return p;
+  };
+  let size = 0;
+  let nextRead = chunks.length > 0 ? fetch(0) : null;
+  for (let k = 0; k < chunks.length; k++) {
+    const data = await nextRead!;
+    nextRead = k + 1 < chunks.length ? fetch(k + 1) : null;
+    await writeWithBackpressure(sink, data);
+    size += data.length;
+  }
+  if (size !== st.size) throw new WoodsError("INTERNAL", `${path}: chunks add up to ${size} bytes but the file is ${st.size} bytes`);
+  const ms = ctx.nowMs() - startedMs;
+  ctx.log.debug({ path, size, ms }, `fetched ${path}: ${size} bytes in ${ms} ms`);
+  return { size, ms };
+}

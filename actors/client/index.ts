@@ -1,0 +1,7 @@
+/** The client library: what the CLI, benchmarks and tests may use. */
+export { WoodsClient, type ClientOptions, type EventSubscription } from "./client.js";
+export type { PutOptions, PutResult } from "./put.js";
+export type { GetResult } from "./get.js";
+export { withRetry, retryDelayMs, isRetryable, type RetryPolicy, type RetryOptions } from "./retry.js";
+export { chunkStream, type ByteSource } from "./chunker.js";
+export type { ChunkWriteRequest, ChunkWriteResult, ChunkWriter, ReplicaFailure } from "./types.js";
