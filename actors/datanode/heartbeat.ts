@@ -1,0 +1,109 @@
+/**
+ * The heartbeat loop: every `datanode.heartbeatIntervalMs` tell the namenode how this node is,
+ * run the orders in its reply, and send a full report when one is due. The namenode may be
+ * down for a long time: keep trying, log the transition once, never crash.
+ */
+import type { DatanodeCommand, NamenodeReplies, NamenodeRequest } from "../../messages/index.js";
+import { toWoodsError } from "../../messages/index.js";
+import { call } from "../rpc.js";
+import type { DatanodeContext } from "./context.js";
+import type { LoadSampler } from "./load-sampler.js";
+import { announceRemoved } from "./announce.js";
+
+const CHUNK_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
+
+export class Heartbeat {
+  private readonly ctx: DatanodeContext;
+  private readonly load: LoadSampler;
+  private readonly startedAtMs: number;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<void> | undefined;
+  private stopped = false;
+  private failures = 0;
+
+  constructor(ctx: DatanodeContext, load: LoadSampler, startedAtMs: number) {
+    this.ctx = ctx;
+    this.load = load;
+    this.startedAtMs = startedAtMs;
+  }
+
+  start(): void {
+    this.load.refresh();
+    this.schedule(0);
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    await this.running;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.stopped) return;
+    this.timer = setTimeout(() => {
+      const began = Date.now();
+      this.running = this.beat().finally(() => {
+        this.running = undefined;
+        // Interval measured from the start of a beat, so a slow namenode does not stretch it.
+        this.schedule(Math.max(0, this.ctx.config.datanode.heartbeatIntervalMs - (Date.now() - began)));
+      });
+    }, delayMs);
+  }
+
+  /** One heartbeat; never throws. */
+  async beat(): Promise<void> {
+    const { ctx } = this;
+    this.load.refresh();
+    let reply: NamenodeReplies["heartbeat"];
+    try {
+      const usage = await ctx.store.usage();
+      const body: NamenodeRequest<"heartbeat"> = {
+        id: ctx.id,
+        startedAtMs: this.startedAtMs,
+        capacityBytes: usage.capacityBytes,
+        usedBytes: usage.usedBytes,
+        availableBytes: usage.availableBytes,
+        load: Math.min(this.load.current, 1e6),
+        activeWrites: ctx.writes.size,
+        chunkCount: ctx.store.chunkCount,
+        dirs: usage.dirs.slice(0, 64),
+      };
+      reply = await call<NamenodeReplies["heartbeat"]>(ctx.nc, ctx.subj.namenode("heartbeat"), body, ctx.config.client.requestTimeoutMs);
+    } catch (e) {
+      this.failures++;
+      const err = toWoodsError(e);
+      if (this.failures === 1) ctx.log.warn({ code: err.code }, `${ctx.id} cannot reach the namenode (${err.message}); will keep trying`);
+      else ctx.log.debug({ code: err.code, failures: this.failures }, `heartbeat failed: ${err.message}`);
+      // Whatever changed while we could not talk may be unknown to the namenode.
+      ctx.reporter.invalidate();
+      return;
+    }
+    if (this.failures > 0) ctx.log.info(`${ctx.id} reached the namenode again after ${this.failures} failed heartbeats`);
+    this.failures = 0;
+    if (reply.fullReport === true || ctx.reporter.fullReportNeeded) {
+      ctx.reporter.invalidate();
+      await ctx.reporter.full();
+    }
+    await this.runCommands(Array.isArray(reply.commands) ? reply.commands : []);
+  }
+
+  private async runCommands(commands: DatanodeCommand[]): Promise<void> {
+    const { ctx } = this;
+    const removed: { chunkId: string; version: number }[] = [];
+    for (const cmd of commands) {
+      if (cmd?.type !== "delete" || typeof cmd.chunkId !== "string" || !CHUNK_ID_RE.test(cmd.chunkId) || !Number.isSafeInteger(cmd.version) || cmd.version < 1) {
+        ctx.log.warn({ cmd }, "ignored a malformed or unknown namenode command");
+        continue;
+      }
+      try {
+        const held = await ctx.store.delete(cmd.chunkId, cmd.version);
+        // Reported even when not held, so the namenode stops asking.
+        removed.push({ chunkId: cmd.chunkId, version: cmd.version });
+        if (held) ctx.log.debug({ chunkId: cmd.chunkId, version: cmd.version }, `chunk ${cmd.chunkId} v${cmd.version} deleted on namenode order`);
+      } catch (e) {
+        ctx.log.warn({ err: e, chunkId: cmd.chunkId }, `could not delete chunk ${cmd.chunkId} v${cmd.version}`);
+      }
+    }
+    if (removed.length > 0) announceRemoved(ctx, removed, "deleted on namenode order");
+  }
+}

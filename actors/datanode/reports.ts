@@ -1,0 +1,99 @@
+/**
+ * Chunk reports to the namenode: a full report (in pages) at start, after a reconnect, after any
+ * report that failed to land, and whenever a heartbeat reply asks for one; deltas in between.
+ * Every report goes through one queue so a delta never overtakes the full report it follows.
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { NamenodeRequest, Subjects } from "../../messages/index.js";
+import type { Logger } from "../logger.js";
+import { call } from "../rpc.js";
+
+export interface ReportedChunk {
+  id: string;
+  version: number;
+  sizeBytes: number;
+}
+
+export interface ReporterOptions {
+  id: string;
+  nc: NatsConnection;
+  subj: Subjects;
+  log: Logger;
+  pageMaxChunks: number;
+  requestTimeoutMs: number;
+  /** Snapshot of every chunk held, taken when a full report starts. */
+  snapshot: () => ReportedChunk[];
+  /** Unique id for each full report (pages of one report share it). */
+  newReportId: () => string;
+}
+
+export class Reporter {
+  private readonly opts: ReporterOptions;
+  private queue: Promise<void> = Promise.resolve();
+  /** True while the namenode's view of this node may be stale; the next full report clears it. */
+  private needFull = true;
+
+  constructor(opts: ReporterOptions) {
+    this.opts = opts;
+  }
+
+  get fullReportNeeded(): boolean {
+    return this.needFull;
+  }
+
+  /** Marks the namenode's view as stale (reconnect, lost delta); the heartbeat loop sends a full report. */
+  invalidate(): void {
+    this.needFull = true;
+  }
+
+  /** Queues a delta; skipped when a full report is pending anyway (it will carry the same facts). */
+  delta(chunks: ReportedChunk[], removed: { id: string; version: number }[]): Promise<void> {
+    if (chunks.length === 0 && removed.length === 0) return this.queue;
+    return this.enqueue(async () => {
+      if (this.needFull) return;
+      try {
+        await this.send({ full: false, reportId: this.opts.newReportId(), page: 0, last: true, chunks, removed });
+      } catch (e) {
+        this.needFull = true;
+        this.opts.log.debug({ err: e }, "delta report failed; a full report will follow");
+      }
+    });
+  }
+
+  /** Queues a full report in pages of at most `pageMaxChunks`; returns whether it landed. */
+  full(): Promise<boolean> {
+    let ok = false;
+    return this.enqueue(async () => {
+      // Cleared before the snapshot so deltas queued while the pages go out are sent after them.
+      this.needFull = false;
+      const all = this.opts.snapshot();
+      const reportId = this.opts.newReportId();
+      const pages = Math.max(1, Math.ceil(all.length / this.opts.pageMaxChunks));
+      try {
+        for (let page = 0; page < pages; page++) {
+          const chunks = all.slice(page * this.opts.pageMaxChunks, (page + 1) * this.opts.pageMaxChunks);
+          await this.send({ full: true, reportId, page, last: page === pages - 1, chunks, removed: [] });
+        }
+        ok = true;
+        this.opts.log.info({ chunks: all.length, pages, reportId }, `${this.opts.id} sent a full report of ${all.length} chunks in ${pages} pages`);
+      } catch (e) {
+        this.needFull = true;
+        this.opts.log.debug({ err: e }, "full report failed; will retry after the next heartbeat");
+      }
+    }).then(() => ok);
+  }
+
+  /** Resolves when every queued report has been tried. */
+  idle(): Promise<void> {
+    return this.queue;
+  }
+
+  private enqueue(job: () => Promise<void>): Promise<void> {
+    this.queue = this.queue.then(job, job);
+    return this.queue;
+  }
+
+  private async send(body: Omit<NamenodeRequest<"report">, "id">): Promise<void> {
+    await call(this.opts.nc, this.opts.subj.namenode("report"), { id: this.opts.id, ...body }, this.opts.requestTimeoutMs);
+  }
+}
