@@ -1,0 +1,47 @@
+/** `ping`, `nodes`, `fsck`: cluster-wide views. */
+import type { FsckReply, NodeInfo } from "../../../messages/index.js";
+import type { VerbHandler } from "../context.js";
+
+/** `ping`: who answers, its epoch and how far the log is. */
+export const ping: VerbHandler<"ping"> = (ctx) => ({ role: "namenode", id: ctx.config.namenode.id, epoch: ctx.epoch(), logSeq: ctx.logSeq() });
+
+/** `nodes`: every datanode this namenode has heard of, by id. */
+export const nodes: VerbHandler<"nodes"> = (ctx) => {
+  const now = ctx.clock();
+  const out: NodeInfo[] = ctx.state.registry
+    .allNodes()
+    .sort((a, b) => (a.id < b.id ? -1 : a.id > b.id ? 1 : 0))
+    .map((n) => ({
+      id: n.id,
+      state: n.state,
+      capacityBytes: n.capacityBytes,
+      usedBytes: n.usedBytes,
+      availableBytes: n.availableBytes,
+      chunks: n.chunkCount,
+      load: n.load,
+      activeWrites: n.activeWrites,
+      lastHeartbeatMsAgo: Math.max(0, now - n.lastHeartbeatMs),
+    }));
+  return { nodes: out };
+};
+
+/** `fsck`: replica health of every committed chunk of every complete file. O(chunks). */
+export const fsck: VerbHandler<"fsck"> = (ctx) => {
+  const { ns, registry } = ctx.state;
+  const r: FsckReply = { healthy: true, files: 0, chunks: 0, underReplicated: 0, overReplicated: 0, corrupt: 0, missing: 0, liveNodes: 0 };
+  for (const f of ns.allFiles()) {
+    if (f.state !== "complete") continue;
+    r.files++;
+    for (const c of f.chunks) {
+      if (!c) continue;
+      r.chunks++;
+      const live = registry.liveReplicas(c.id, c.version).length;
+      if (live === 0) r.missing++;
+      else if (live < f.replication) r.underReplicated++;
+      else if (live > f.replication) r.overReplicated++;
+    }
+  }
+  r.liveNodes = registry.allNodes().filter((n) => n.state !== "dead").length;
+  r.healthy = r.missing === 0 && r.underReplicated === 0 && r.overReplicated === 0 && r.corrupt === 0;
+  return r;
+};

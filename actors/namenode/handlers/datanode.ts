@@ -1,0 +1,51 @@
+/** `heartbeat` and `report`: what datanodes tell the namenode. */
+import type { NamenodeContext, VerbHandler } from "../context.js";
+import type { NodeTransition } from "../registry.js";
+
+/** `heartbeat`: liveness and capacity; the reply carries pending delete orders and asks for a full report when needed. */
+export const heartbeat: VerbHandler<"heartbeat"> = (ctx, req) => {
+  const r = ctx.state.registry.heartbeat(req);
+  for (const t of r.transitions) announceNodeTransition(ctx, t);
+  if (r.commands.length > 0) {
+    ctx.log.debug({ dn: req.id, commands: r.commands.length }, `${req.id} is ordered to delete ${r.commands.length} chunk(s)`);
+  }
+  return { commands: r.commands, fullReport: r.fullReport };
+};
+
+/** `report`: replica locations (full pages or deltas). */
+export const report: VerbHandler<"report"> = (ctx, req) => {
+  const { state } = ctx;
+  const { known } = state.registry.report(req, state.classify);
+  if (!known) {
+    ctx.log.debug({ dn: req.id }, `ignored a report from ${req.id}, which has not sent a heartbeat yet`);
+    return {};
+  }
+  for (const c of req.chunks) state.allocations.replicaStored(c.id);
+  if (req.removed.length > 0) state.purgeDeleted(req.removed.map((c) => c.id));
+  if (req.full && req.last) {
+    ctx.log.info({ dn: req.id, pages: req.page + 1 }, `${req.id} sent its full report (${req.page + 1} page(s))`);
+  }
+  return {};
+};
+
+/** Logs a datanode state change as a sentence and publishes its event. */
+export function announceNodeTransition(ctx: NamenodeContext, t: NodeTransition): void {
+  const id = t.node.id;
+  switch (t.kind) {
+    case "joined":
+      ctx.log.info({ dn: id, previous: t.previous }, t.previous === "dead" ? `${id} is alive again` : `${id} joined`);
+      ctx.event("datanode.joined", { id, previous: t.previous });
+      return;
+    case "dead":
+      ctx.log.warn({ dn: id, silentMs: t.silentMs }, `${id} became dead after ${t.silentMs} ms without heartbeat`);
+      ctx.event("datanode.dead", { id, silentMs: t.silentMs });
+      return;
+    case "full":
+      ctx.log.warn({ dn: id, availableBytes: t.node.availableBytes }, `${id} became full with ${t.node.availableBytes} bytes available`);
+      ctx.event("datanode.full", { id, availableBytes: t.node.availableBytes });
+      return;
+    case "not-full":
+      ctx.log.info({ dn: id, availableBytes: t.node.availableBytes }, `${id} has space again (${t.node.availableBytes} bytes available)`);
+      return;
+  }
+}

@@ -1,0 +1,142 @@
+/** Starts the namenode: connect, replay the metadata log, write a new epoch, then serve. */
+import { randomUUID } from "node:crypto";
+import { subjects, WoodsError, type LogEntry } from "../../messages/index.js";
+import type { WoodsConfig } from "../../config/index.js";
+import { ensureMetaStream, replayMetaLog, MetaLogAppender, type MetaLogFatalError } from "../../jetstream/index.js";
+import { connectNats } from "../connect.js";
+import { createLogger } from "../logger.js";
+import { publishEvent } from "../events.js";
+import { NamenodeState } from "./state.js";
+import { seededRng } from "./placement.js";
+import type { NamenodeContext } from "./context.js";
+import { serveNamenode, tick } from "./actor.js";
+
+/** Pause between metadata log publish attempts: long enough for a JetStream leader change to progress. */
+const LOG_RETRY_DELAY_FRACTION = 0.2;
+
+export interface NamenodeOptions {
+  config: WoodsConfig;
+  /** Called when the log can no longer be written (fenced, or retries exhausted). Default: exit(1). */
+  onFatal?: (err: MetaLogFatalError) => void;
+  /** Clock in ms (tests); defaults to Date.now. */
+  clock?: () => number;
+}
+
+export interface NamenodeHandle {
+  stop(): Promise<void>;
+  /** The in-memory state (tests and diagnostics). */
+  readonly state: NamenodeState;
+  readonly epoch: number;
+}
+
+/** Runs a namenode until `stop()`; resolves once it serves requests. */
+export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle> {
+  const { config } = opts;
+  const clock = opts.clock ?? Date.now;
+  const id = config.namenode.id;
+  const log = createLogger("namenode", id, config.log.level);
+  const subj = subjects(config.prefix);
+  const startedAtMs = clock();
+  const nc = await connectNats({
+    url: config.nats.url,
+    name: `woods-namenode-${id}`,
+    reconnectForever: true,
+    reconnectTimeWaitMs: config.nats.reconnectTimeWaitMs,
+  });
+  let stopped = false;
+  try {
+    await ensureMetaStream(nc, subj, config.namenode.logReplicas, log);
+
+    const seed = config.namenode.placementSeed || startedAtMs;
+    const state = new NamenodeState({
+      config,
+      clock,
+      rng: seededRng(seed),
+      startedAtMs,
+      onChunkTransition: (chunkId, from, to, event) => log.debug({ chunkId, from, to, event }, `chunk ${chunkId} went from ${from} to ${to} on ${event}`),
+    });
+
+    const replayStartMs = Date.now();
+    const replayed = await replayMetaLog(nc, subj, (batch) => {
+      for (const e of batch.entries) state.apply(e, false);
+    });
+    log.info(
+      { entries: replayed.entries, batches: replayed.batches, lastSeq: replayed.lastSeq, files: state.ns.fileCount, chunks: state.ns.chunkCount },
+      `replayed ${replayed.entries} entries (${replayed.batches} batches) in ${Date.now() - replayStartMs} ms`,
+    );
+    state.leasesAfterReplay();
+
+    const onFatal =
+      opts.onFatal ??
+      ((err: MetaLogFatalError) => {
+        log.fatal({ err, code: err.code }, `exiting: ${err.message}`);
+        process.exit(1);
+      });
+    const appender = new MetaLogAppender(nc, subj, {
+      batchMaxEntries: config.namenode.logBatchMaxEntries,
+      publishTimeoutMs: config.namenode.logPublishTimeoutMs,
+      publishRetries: config.namenode.logPublishRetries,
+      retryDelayMs: Math.ceil(config.namenode.logPublishTimeoutMs * LOG_RETRY_DELAY_FRACTION),
+      lastSeq: replayed.lastSeq,
+      onFatal: (err) => {
+        log.error({ err, code: err.code }, `the metadata log failed: ${err.message}`);
+        onFatal(err);
+      },
+      log,
+    });
+
+    const epoch = state.ns.epoch + 1;
+    const ctx: NamenodeContext = {
+      config,
+      log,
+      clock,
+      state,
+      epoch: () => epoch,
+      logSeq: () => appender.lastSeq,
+      newId: () => randomUUID().replaceAll("-", ""),
+      logAndApply(entry: LogEntry): Promise<number> {
+        // Never change memory once the log is lost: the process is about to exit.
+        if (appender.fatal) return Promise.reject(appender.fatal);
+        if (stopped) return Promise.reject(new WoodsError("UNAVAILABLE", "the namenode is stopping"));
+        state.apply(entry, true);
+        return appender.append(entry);
+      },
+      event: (kind, fields) => publishEvent(nc, subj, kind, id, fields),
+    };
+
+    await ctx.logAndApply({ op: "epoch", epoch, namenodeId: id, atMs: clock() });
+    log.info({ epoch, logSeq: appender.lastSeq }, `namenode ${id} took over the metadata log as epoch ${epoch}`);
+
+    const subs = serveNamenode(nc, subj, ctx);
+    // Resolve only once the server has our subscriptions: callers may send requests right away.
+    await nc.flush();
+    let ticking = false;
+    const timer = setInterval(() => {
+      if (ticking) return;
+      ticking = true;
+      tick(ctx)
+        .catch((err) => log.error({ err }, `tick failed: ${err.message}`))
+        .finally(() => (ticking = false));
+    }, config.namenode.tickIntervalMs);
+    ctx.event("namenode.started", { id, epoch, logSeq: appender.lastSeq, files: state.ns.fileCount });
+    log.info({ subject: subj.namenodeAll() }, `namenode ${id} serves ${subj.namenodeAll()}`);
+
+    return {
+      state,
+      epoch,
+      async stop() {
+        if (stopped) return;
+        stopped = true;
+        clearInterval(timer);
+        for (const s of subs) s.unsubscribe();
+        await appender.flush();
+        await nc.drain().catch(() => undefined);
+        log.info({}, `namenode ${id} stopped`);
+      },
+    };
+  } catch (e) {
+    stopped = true;
+    await nc.close().catch(() => undefined);
+    throw e;
+  }
+}

@@ -1,0 +1,407 @@
+/**
+ * The namespace: files, their committed chunks and the directories implied by
+ * their paths. PURE: no I/O and no clock (times come inside log entries).
+ * `check*` functions validate a request against the current state and return
+ * the log entry to append (or throw a typed WoodsError); `apply` is the only
+ * way state changes, both live and during replay, so a replayed log always
+ * reproduces the same state.
+ */
+import { WoodsError, parentsOf, type LogEntry } from "../../messages/index.js";
+import { assert } from "../lifecycle.js";
+
+/**
+ * A committed chunk. Kept deliberately small (one object, no per-chunk arrays):
+ * the namespace must hold millions of them. Its lifecycle state is implicitly
+ * `committed`; chunks in other states live in the allocation / deletion tables.
+ */
+export interface ChunkRecord {
+  readonly id: string;
+  readonly file: FileRecord;
+  readonly index: number;
+  readonly version: number;
+  readonly size: number;
+  readonly checksum: string;
+}
+
+export interface FileRecord {
+  readonly fileId: string;
+  readonly path: string;
+  readonly replication: number;
+  state: "writing" | "complete";
+  sizeBytes: number;
+  readonly ctimeMs: number;
+  mtimeMs: number;
+  /** Committed chunks by index; holes are chunks not committed yet. */
+  chunks: (ChunkRecord | undefined)[];
+}
+
+/** An implied directory: exists while at least one file (in any state) lives under it. */
+interface DirRecord {
+  /** Names of direct children (files and directories). */
+  children: Set<string>;
+  /** Files anywhere below, in any state (the directory exists while > 0). */
+  filesBelow: number;
+  /** Complete files anywhere below (the directory is listed while > 0). */
+  completeBelow: number;
+}
+
+/** A chunk that left the namespace (file deleted, or index re-committed) and whose replicas must go. */
+export interface DroppedChunk {
+  id: string;
+  version: number;
+}
+
+export interface LsChild {
+  name: string;
+  path: string;
+  type: "file" | "dir";
+  size?: number;
+}
+
+export class Namespace {
+  private readonly files = new Map<string, FileRecord>();
+  private readonly byId = new Map<string, FileRecord>();
+  private readonly chunkById = new Map<string, ChunkRecord>();
+  private readonly dirs = new Map<string, DirRecord>([["/", newDir()]]);
+  private epochValue = 0;
+  private namenodeIdValue = "";
+  private entriesApplied = 0;
+
+  /** Highest epoch seen in the log (0 before the first namenode start). */
+  get epoch(): number {
+    return this.epochValue;
+  }
+
+  /** Number of log entries applied so far. */
+  get appliedCount(): number {
+    return this.entriesApplied;
+  }
+
+  get fileCount(): number {
+    return this.files.size;
+  }
+
+  get chunkCount(): number {
+    return this.chunkById.size;
+  }
+
+  // ---- queries ----
+
+  /** The file at a canonical path, in any state. */
+  fileAt(path: string): FileRecord | undefined {
+    return this.files.get(path);
+  }
+
+  /** The file with this id, in any state. */
+  fileById(fileId: string): FileRecord | undefined {
+    return this.byId.get(fileId);
+  }
+
+  /** The committed chunk with this id. */
+  chunk(chunkId: string): ChunkRecord | undefined {
+    return this.chunkById.get(chunkId);
+  }
+
+  /** True when some file (in any state) lives under `path`. */
+  isDirectory(path: string): boolean {
+    return path === "/" || this.dirs.has(path);
+  }
+
+  /** Every file, in insertion order (fsck and tests; O(files)). */
+  allFiles(): IterableIterator<FileRecord> {
+    return this.files.values();
+  }
+
+  /** Files still being written (lease tracking after replay). */
+  *writingFiles(): IterableIterator<FileRecord> {
+    for (const f of this.files.values()) if (f.state === "writing") yield f;
+  }
+
+  /** Stat of a canonical path: the file record, or a typed error. */
+  stat(path: string): FileRecord {
+    const f = this.files.get(path);
+    if (f) return f;
+    if (this.isDirectory(path)) throw new WoodsError("IS_DIRECTORY", `${path} is a directory`);
+    throw new WoodsError("NOT_FOUND", `${path} does not exist`);
+  }
+
+  /**
+   * Children of a canonical directory path, sorted by name: complete files, and
+   * directories holding at least one complete file. A complete file path lists itself.
+   */
+  ls(prefix: string): LsChild[] {
+    const f = this.files.get(prefix);
+    if (f) {
+      if (f.state !== "complete") throw new WoodsError("NOT_FOUND", `${prefix} does not exist`);
+      return [{ name: baseName(prefix), path: prefix, type: "file", size: f.sizeBytes }];
+    }
+    const dir = this.dirs.get(prefix);
+    if (!dir) throw new WoodsError("NOT_FOUND", `${prefix} does not exist`);
+    const base = prefix === "/" ? "" : prefix;
+    const out: LsChild[] = [];
+    for (const name of dir.children) {
+      const path = `${base}/${name}`;
+      const file = this.files.get(path);
+      if (file) {
+        if (file.state === "complete") out.push({ name, path, type: "file", size: file.sizeBytes });
+        continue;
+      }
+      const sub = this.dirs.get(path);
+      assert(sub, `child ${path} of ${prefix} is neither a file nor a directory`);
+      if (sub.completeBelow > 0) out.push({ name, path, type: "dir" });
+    }
+    out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    return out;
+  }
+
+  // ---- validation: request → entry to log ----
+
+  /** Validates a create of canonical `path`; returns the `create` entry. */
+  checkCreate(req: { path: string; replication: number; fileId: string; atMs: number; clientId?: string }): LogEntry {
+    const { path } = req;
+    if (this.files.has(path)) {
+      const f = this.files.get(path)!;
+      throw new WoodsError("EXISTS", f.state === "writing" ? `${path} is being written by another client` : `${path} already exists`);
+    }
+    if (this.isDirectory(path)) throw new WoodsError("IS_DIRECTORY", `${path} is a directory`);
+    for (const parent of parentsOf(path)) {
+      if (this.files.has(parent)) throw new WoodsError("NOT_A_FILE", `${parent} is a file, so ${path} cannot be created under it`);
+    }
+    if (this.byId.has(req.fileId)) throw new WoodsError("INTERNAL", `file id ${req.fileId} is already in use`);
+    const entry: LogEntry = { op: "create", fileId: req.fileId, path, replication: req.replication, atMs: req.atMs };
+    if (req.clientId !== undefined) entry.clientId = req.clientId;
+    return entry;
+  }
+
+  /** The file being written with this id; NOT_FOUND / STALE otherwise. */
+  writingFile(fileId: string): FileRecord {
+    const f = this.byId.get(fileId);
+    if (!f) throw new WoodsError("NOT_FOUND", `file ${fileId} does not exist (abandoned or deleted?)`);
+    if (f.state !== "writing") throw new WoodsError("STALE", `file ${f.path} is already complete`);
+    return f;
+  }
+
+  /**
+   * Validates a chunk commit against the file and the chunk's allocation.
+   * Returns the `chunk` entry, or null when this exact chunk is already committed
+   * (a retried commit after a lost reply).
+   */
+  checkCommit(
+    req: { fileId: string; index: number; chunkId: string; version: number; sizeBytes: number; checksum: string; atMs: number },
+    allocation: { fileId: string; index: number; version: number } | undefined,
+    maxChunkSizeBytes: number,
+  ): LogEntry | null {
+    const f = this.writingFile(req.fileId);
+    const existing = f.chunks[req.index];
+    if (existing && existing.id === req.chunkId && existing.version === req.version) return null;
+    if (!allocation) throw new WoodsError("NOT_FOUND", `chunk ${req.chunkId} was not allocated (or its allocation was dropped)`);
+    if (allocation.fileId !== req.fileId) throw new WoodsError("BAD_REQUEST", `chunk ${req.chunkId} belongs to another file`);
+    if (allocation.index !== req.index) {
+      throw new WoodsError("BAD_REQUEST", `chunk ${req.chunkId} was allocated for index ${allocation.index}, not ${req.index}`);
+    }
+    if (allocation.version !== req.version) {
+      throw new WoodsError("STALE", `chunk ${req.chunkId} has version ${allocation.version}, not ${req.version}`);
+    }
+    if (req.sizeBytes > maxChunkSizeBytes) {
+      throw new WoodsError("BAD_REQUEST", `chunk of ${req.sizeBytes} bytes exceeds the chunk size ${maxChunkSizeBytes}`);
+    }
+    if (this.chunkById.has(req.chunkId)) throw new WoodsError("EXISTS", `chunk ${req.chunkId} is already committed elsewhere`);
+    return {
+      op: "chunk",
+      fileId: req.fileId,
+      index: req.index,
+      chunkId: req.chunkId,
+      version: req.version,
+      sizeBytes: req.sizeBytes,
+      checksum: req.checksum,
+      atMs: req.atMs,
+    };
+  }
+
+  /**
+   * Validates completing a file: indices 0..chunkCount-1 all committed, none
+   * beyond, sizes adding up. Returns null when the file is already complete
+   * with that size (a retried complete).
+   */
+  checkComplete(req: { fileId: string; sizeBytes: number; chunkCount: number; atMs: number }): LogEntry | null {
+    const f = this.byId.get(req.fileId);
+    if (!f) throw new WoodsError("NOT_FOUND", `file ${req.fileId} does not exist (abandoned or deleted?)`);
+    if (f.state === "complete") {
+      if (f.sizeBytes === req.sizeBytes && f.chunks.length === req.chunkCount) return null;
+      throw new WoodsError("STALE", `file ${f.path} is already complete with ${f.sizeBytes} bytes`);
+    }
+    if (f.chunks.length > req.chunkCount) {
+      throw new WoodsError("BAD_REQUEST", `file ${f.path} has ${f.chunks.length} chunks committed, more than chunkCount ${req.chunkCount}`);
+    }
+    let total = 0;
+    for (let i = 0; i < req.chunkCount; i++) {
+      const c = f.chunks[i];
+      if (!c) throw new WoodsError("BAD_REQUEST", `chunk ${i} of ${f.path} is not committed`);
+      total += c.size;
+    }
+    if (total !== req.sizeBytes) {
+      throw new WoodsError("BAD_REQUEST", `chunks of ${f.path} add up to ${total} bytes, not ${req.sizeBytes}`);
+    }
+    return { op: "complete", fileId: req.fileId, sizeBytes: req.sizeBytes, atMs: req.atMs };
+  }
+
+  /** Validates removing canonical `path`; returns the `delete` entry. */
+  checkRemove(path: string, atMs: number, reason?: string): LogEntry {
+    const f = this.stat(path);
+    const entry: LogEntry = { op: "delete", fileId: f.fileId, path, atMs };
+    if (reason !== undefined) entry.reason = reason;
+    return entry;
+  }
+
+  // ---- state changes ----
+
+  /**
+   * Applies one log entry. Returns chunks that left the namespace (their
+   * replicas are to be deleted). Entries were validated before logging, so a
+   * mismatch here means the log and the code disagree: an invariant breach.
+   */
+  apply(entry: LogEntry): DroppedChunk[] {
+    this.entriesApplied++;
+    switch (entry.op) {
+      case "epoch":
+        assert(entry.epoch > this.epochValue, `epoch ${entry.epoch} does not follow ${this.epochValue}`);
+        this.epochValue = entry.epoch;
+        this.namenodeIdValue = entry.namenodeId;
+        return [];
+      case "create": {
+        assert(!this.files.has(entry.path), `create of existing path ${entry.path}`);
+        assert(!this.byId.has(entry.fileId), `create of existing file id ${entry.fileId}`);
+        const f: FileRecord = {
+          fileId: entry.fileId,
+          path: entry.path,
+          replication: entry.replication,
+          state: "writing",
+          sizeBytes: 0,
+          ctimeMs: entry.atMs,
+          mtimeMs: entry.atMs,
+          chunks: [],
+        };
+        this.files.set(f.path, f);
+        this.byId.set(f.fileId, f);
+        this.linkPath(f.path);
+        return [];
+      }
+      case "chunk": {
+        const f = this.byId.get(entry.fileId);
+        assert(f && f.state === "writing", `chunk for file ${entry.fileId} that is not being written`);
+        const dropped: DroppedChunk[] = [];
+        const old = f.chunks[entry.index];
+        if (old) {
+          // A re-committed index (the writer retried after a lost reply): the old chunk is garbage.
+          this.chunkById.delete(old.id);
+          dropped.push({ id: old.id, version: old.version });
+        }
+        const c: ChunkRecord = {
+          id: entry.chunkId,
+          file: f,
+          index: entry.index,
+          version: entry.version,
+          size: entry.sizeBytes,
+          checksum: entry.checksum,
+        };
+        f.chunks[entry.index] = c;
+        f.mtimeMs = entry.atMs;
+        this.chunkById.set(c.id, c);
+        return dropped;
+      }
+      case "complete": {
+        const f = this.byId.get(entry.fileId);
+        assert(f && f.state === "writing", `complete of file ${entry.fileId} that is not being written`);
+        f.state = "complete";
+        f.sizeBytes = entry.sizeBytes;
+        f.mtimeMs = entry.atMs;
+        for (const dir of this.dirsOf(f.path)) dir.completeBelow++;
+        return [];
+      }
+      case "delete": {
+        const f = this.byId.get(entry.fileId);
+        assert(f && f.path === entry.path, `delete of unknown file ${entry.fileId} at ${entry.path}`);
+        const dropped: DroppedChunk[] = [];
+        for (const c of f.chunks) {
+          if (!c) continue;
+          this.chunkById.delete(c.id);
+          dropped.push({ id: c.id, version: c.version });
+        }
+        if (f.state === "complete") for (const dir of this.dirsOf(f.path)) dir.completeBelow--;
+        this.files.delete(f.path);
+        this.byId.delete(f.fileId);
+        this.unlinkPath(f.path);
+        return dropped;
+      }
+    }
+  }
+
+  /** Id of the namenode that wrote the latest epoch entry. */
+  get namenodeId(): string {
+    return this.namenodeIdValue;
+  }
+
+  // ---- directory bookkeeping ----
+
+  /** Directories containing `path`, root first. */
+  private dirsOf(path: string): DirRecord[] {
+    const out = [this.dirs.get("/")!];
+    for (const p of parentsOf(path)) {
+      const d = this.dirs.get(p);
+      assert(d, `directory ${p} of ${path} is missing`);
+      out.push(d);
+    }
+    return out;
+  }
+
+  private linkPath(path: string): void {
+    let parent = this.dirs.get("/")!;
+    parent.filesBelow++;
+    let cur = "";
+    const segs = path.slice(1).split("/");
+    for (let i = 0; i < segs.length; i++) {
+      parent.children.add(segs[i]);
+      if (i === segs.length - 1) break;
+      cur += "/" + segs[i];
+      let d = this.dirs.get(cur);
+      if (!d) {
+        d = newDir();
+        this.dirs.set(cur, d);
+      }
+      d.filesBelow++;
+      parent = d;
+    }
+  }
+
+  private unlinkPath(path: string): void {
+    const segs = path.slice(1).split("/");
+    const chain: [string, DirRecord][] = [["/", this.dirs.get("/")!]];
+    let cur = "";
+    for (let i = 0; i < segs.length - 1; i++) {
+      cur += "/" + segs[i];
+      chain.push([cur, this.dirs.get(cur)!]);
+    }
+    // Walk up from the file: a directory whose last file went disappears from its parent.
+    let childName = segs[segs.length - 1];
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const [dirPath, dir] = chain[i];
+      if (childName !== "") dir.children.delete(childName);
+      dir.filesBelow--;
+      assert(dir.filesBelow >= 0, `negative file count under ${dirPath}`);
+      if (dir.filesBelow === 0 && dirPath !== "/") {
+        this.dirs.delete(dirPath);
+        childName = segs[i - 1];
+      } else {
+        childName = "";
+      }
+    }
+  }
+}
+
+function newDir(): DirRecord {
+  return { children: new Set(), filesBelow: 0, completeBelow: 0 };
+}
+
+function baseName(path: string): string {
+  return path.slice(path.lastIndexOf("/") + 1);
+}

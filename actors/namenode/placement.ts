@@ -1,0 +1,100 @@
+/**
+ * Where new chunks go and in which order replicas are read. PURE: the random
+ * policy draws from an injected seeded generator, round-robin keeps its own cursor.
+ */
+import { WoodsError } from "../../messages/index.js";
+
+export type PlacementPolicy = "free-space" | "random" | "round-robin";
+
+/** What placement needs to know about a datanode. */
+export interface PlacementNode {
+  id: string;
+  state: "alive" | "dead" | "full";
+  availableBytes: number;
+  load: number;
+  activeWrites: number;
+}
+
+/** A random source returning floats in [0, 1). */
+export type Rng = () => number;
+
+/** mulberry32: a tiny seeded generator, good enough to spread chunks and repeatable in tests. */
+export function seededRng(seed: number): Rng {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+export class Placement {
+  private cursor = 0;
+
+  constructor(
+    readonly policy: PlacementPolicy,
+    private readonly rng: Rng,
+  ) {}
+
+  /**
+   * Picks up to `replication` distinct live, non-full nodes not in `exclude`.
+   * Fewer eligible nodes than `replication` gives as many as there are, so a
+   * small cluster still writes; none gives NOT_ENOUGH_NODES.
+   */
+  choose(nodes: readonly PlacementNode[], replication: number, exclude: readonly string[] = []): string[] {
+    const excluded = new Set(exclude);
+    // Sort by id first so every policy is independent of the registry's insertion order.
+    const eligible = nodes.filter((n) => n.state === "alive" && !excluded.has(n.id)).sort((a, b) => cmp(a.id, b.id));
+    if (eligible.length === 0) {
+      throw new WoodsError(
+        "NOT_ENOUGH_NODES",
+        `no live datanode with free space is available (${nodes.length} known, ${excluded.size} excluded)`,
+      );
+    }
+    const n = Math.min(replication, eligible.length);
+    switch (this.policy) {
+      case "free-space":
+        return [...eligible]
+          .sort((a, b) => b.availableBytes - a.availableBytes || a.load - b.load || a.activeWrites - b.activeWrites || cmp(a.id, b.id))
+          .slice(0, n)
+          .map((x) => x.id);
+      case "random": {
+        // Partial Fisher-Yates: the first n slots are a uniform sample.
+        const pool = [...eligible];
+        for (let i = 0; i < n; i++) {
+          const j = i + Math.floor(this.rng() * (pool.length - i));
+          [pool[i], pool[j]] = [pool[j], pool[i]];
+        }
+        return pool.slice(0, n).map((x) => x.id);
+      }
+      case "round-robin": {
+        const start = this.cursor % eligible.length;
+        this.cursor = (start + 1) % Number.MAX_SAFE_INTEGER;
+        const out: string[] = [];
+        for (let i = 0; i < n; i++) out.push(eligible[(start + i) % eligible.length].id);
+        return out;
+      }
+    }
+  }
+}
+
+/**
+ * Read order of a chunk's replicas: only the current version on non-dead
+ * nodes, least loaded first, then fewest active writes.
+ */
+export function readOrder(
+  replicas: readonly { node: PlacementNode; version: number }[],
+  version: number,
+): string[] {
+  return replicas
+    .filter((r) => r.version === version && r.node.state !== "dead")
+    .map((r) => r.node)
+    .sort((a, b) => a.load - b.load || a.activeWrites - b.activeWrites || cmp(a.id, b.id))
+    .map((n) => n.id);
+}
+
+function cmp(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
+}

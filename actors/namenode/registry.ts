@@ -1,0 +1,288 @@
+/**
+ * The datanode registry: liveness from heartbeats, replica locations from
+ * reports, and the delete orders waiting for each node's next heartbeat.
+ * PURE: time comes from an injected clock; what a chunk is worth (keep it,
+ * delete it, or maybe an orphan) comes from a classifier the caller passes in.
+ */
+import type { DatanodeCommand, NamenodeRequest } from "../../messages/index.js";
+
+export type NodeState = "alive" | "dead" | "full";
+
+export interface NodeRecord {
+  readonly id: string;
+  state: NodeState;
+  startedAtMs: number;
+  capacityBytes: number;
+  usedBytes: number;
+  availableBytes: number;
+  load: number;
+  activeWrites: number;
+  chunkCount: number;
+  lastHeartbeatMs: number;
+  /** True once a full report has been received since this registry learnt of the node. */
+  reported: boolean;
+}
+
+/** A replica location: which node holds which version. */
+export interface Replica {
+  readonly node: NodeRecord;
+  version: number;
+}
+
+/** What the namenode thinks of a replica a node holds. */
+export type ChunkVerdict = "keep" | "delete" | "orphan";
+export type ChunkClassifier = (chunkId: string, version: number) => ChunkVerdict;
+
+export interface RegistryOptions {
+  deadAfterMs: number;
+  fullReserveBytes: number;
+  /** Until this time unknown chunks are not deleted: writes in flight at a namenode restart may still commit them. */
+  orphanGraceUntilMs: number;
+  /** Most commands in one heartbeat reply (the rest wait for the next). */
+  commandsPerHeartbeatMax: number;
+}
+
+/** A state change worth logging and publishing. */
+export type NodeTransition =
+  | { kind: "joined"; node: NodeRecord; previous: NodeState | "unknown" }
+  | { kind: "dead"; node: NodeRecord; silentMs: number }
+  | { kind: "full"; node: NodeRecord }
+  | { kind: "not-full"; node: NodeRecord };
+
+export type Heartbeat = NamenodeRequest<"heartbeat">;
+export type Report = NamenodeRequest<"report">;
+
+export class Registry {
+  private readonly nodes = new Map<string, NodeRecord>();
+  private readonly locations = new Map<string, Replica[]>();
+  /** nodeId → chunkId → version to delete. */
+  private readonly pending = new Map<string, Map<string, number>>();
+  /** nodeId → unknown chunks seen during the grace period, re-judged after it. */
+  private readonly suspects = new Map<string, Map<string, number>>();
+  /** nodeId → the full report being received (reportId and the chunks seen so far). */
+  private readonly fullReports = new Map<string, { reportId: string; seen: Set<string> }>();
+
+  constructor(
+    private readonly opts: RegistryOptions,
+    private readonly clock: () => number,
+  ) {}
+
+  node(id: string): NodeRecord | undefined {
+    return this.nodes.get(id);
+  }
+
+  allNodes(): NodeRecord[] {
+    return [...this.nodes.values()];
+  }
+
+  /** Replica locations of a chunk (any version, any node state). */
+  replicas(chunkId: string): readonly Replica[] {
+    return this.locations.get(chunkId) ?? [];
+  }
+
+  /** Nodes that are not dead and hold `version` of the chunk. */
+  liveReplicas(chunkId: string, version: number): Replica[] {
+    return this.replicas(chunkId).filter((r) => r.version === version && r.node.state !== "dead");
+  }
+
+  /** Number of chunks with at least one known location. */
+  get locatedChunkCount(): number {
+    return this.locations.size;
+  }
+
+  /**
+   * Records a heartbeat. Returns the node's state changes, whether a full report
+   * is wanted (the node is new to this registry) and the commands to deliver.
+   */
+  heartbeat(hb: Heartbeat): { transitions: NodeTransition[]; fullReport: boolean; commands: DatanodeCommand[] } {
+    const now = this.clock();
+    const transitions: NodeTransition[] = [];
+    let node = this.nodes.get(hb.id);
+    if (!node) {
+      node = {
+        id: hb.id,
+        state: "alive",
+        startedAtMs: hb.startedAtMs,
+        capacityBytes: 0,
+        usedBytes: 0,
+        availableBytes: 0,
+        load: 0,
+        activeWrites: 0,
+        chunkCount: 0,
+        lastHeartbeatMs: now,
+        reported: false,
+      };
+      this.nodes.set(hb.id, node);
+      transitions.push({ kind: "joined", node, previous: "unknown" });
+    } else if (node.state === "dead") {
+      transitions.push({ kind: "joined", node, previous: "dead" });
+      node.state = "alive";
+    }
+    if (node.startedAtMs !== hb.startedAtMs) {
+      // The datanode process restarted: what we know of its disk may be stale until it reports again.
+      node.startedAtMs = hb.startedAtMs;
+      node.reported = false;
+    }
+    node.capacityBytes = hb.capacityBytes;
+    node.usedBytes = hb.usedBytes;
+    node.availableBytes = hb.availableBytes;
+    node.load = hb.load;
+    node.activeWrites = hb.activeWrites;
+    node.chunkCount = hb.chunkCount;
+    node.lastHeartbeatMs = now;
+    const full = hb.availableBytes < this.opts.fullReserveBytes;
+    if (full && node.state === "alive") {
+      node.state = "full";
+      transitions.push({ kind: "full", node });
+    } else if (!full && node.state === "full") {
+      node.state = "alive";
+      transitions.push({ kind: "not-full", node });
+    }
+    return { transitions, fullReport: !node.reported, commands: this.takeCommands(node.id) };
+  }
+
+  /**
+   * Records a report page. Full reports replace the node's replica set once
+   * their last page arrives; deltas add and remove. Unknown nodes are ignored
+   * until they heartbeat (the heartbeat reply then asks for a full report).
+   */
+  report(rep: Report, classify: ChunkClassifier): { known: boolean } {
+    const node = this.nodes.get(rep.id);
+    if (!node) return { known: false };
+    let seen: Set<string> | undefined;
+    if (rep.full) {
+      let fr = this.fullReports.get(node.id);
+      if (!fr || fr.reportId !== rep.reportId || rep.page === 0) {
+        fr = { reportId: rep.reportId, seen: new Set() };
+        this.fullReports.set(node.id, fr);
+      }
+      seen = fr.seen;
+    }
+    for (const c of rep.chunks) {
+      seen?.add(c.id);
+      this.addReplica(node, c.id, c.version, classify);
+    }
+    for (const c of rep.removed) this.removeReplica(node, c.id, c.version);
+    if (rep.full && rep.last) {
+      this.fullReports.delete(node.id);
+      // A full report is the whole truth about the node: forget what it no longer has.
+      for (const [chunkId, reps] of this.locations) {
+        if (seen!.has(chunkId)) continue;
+        const i = reps.findIndex((r) => r.node === node);
+        if (i >= 0) this.dropAt(chunkId, reps, i);
+      }
+      const susp = this.suspects.get(node.id);
+      if (susp) for (const id of [...susp.keys()]) if (!seen!.has(id)) susp.delete(id);
+      node.reported = true;
+    }
+    return { known: true };
+  }
+
+  /** Adds a location the namenode learnt from a commit (the writer saw the replica confirm). */
+  addConfirmedReplica(nodeId: string, chunkId: string, version: number): void {
+    const node = this.nodes.get(nodeId);
+    if (node) this.upsert(node, chunkId, version);
+  }
+
+  /** Orders every known holder of `chunkId` to delete it. Returns the nodes ordered. */
+  orderDelete(chunkId: string, version: number): string[] {
+    const out: string[] = [];
+    for (const r of this.replicas(chunkId)) {
+      if (r.version > version) continue;
+      this.enqueue(r.node.id, chunkId, r.version);
+      out.push(r.node.id);
+    }
+    return out;
+  }
+
+  /**
+   * Marks nodes silent for `deadAfterMs` dead and, once the orphan grace period
+   * is over, turns suspects still unknown into delete orders.
+   */
+  tick(classify: ChunkClassifier): NodeTransition[] {
+    const now = this.clock();
+    const transitions: NodeTransition[] = [];
+    for (const node of this.nodes.values()) {
+      const silentMs = now - node.lastHeartbeatMs;
+      if (node.state !== "dead" && silentMs >= this.opts.deadAfterMs) {
+        node.state = "dead";
+        transitions.push({ kind: "dead", node, silentMs });
+      }
+    }
+    if (now >= this.opts.orphanGraceUntilMs) {
+      for (const [nodeId, susp] of this.suspects) {
+        for (const [chunkId, version] of susp) {
+          const verdict = classify(chunkId, version);
+          if (verdict !== "keep" && this.holds(nodeId, chunkId, version)) this.enqueue(nodeId, chunkId, version);
+        }
+      }
+      this.suspects.clear();
+    }
+    return transitions;
+  }
+
+  /** Commands waiting for a node (not removed). */
+  pendingFor(nodeId: string): DatanodeCommand[] {
+    return [...(this.pending.get(nodeId) ?? [])].map(([chunkId, version]) => ({ type: "delete", chunkId, version }));
+  }
+
+  // ---- internals ----
+
+  private addReplica(node: NodeRecord, chunkId: string, version: number, classify: ChunkClassifier): void {
+    this.upsert(node, chunkId, version);
+    const verdict = classify(chunkId, version);
+    if (verdict === "delete") this.enqueue(node.id, chunkId, version);
+    else if (verdict === "orphan") {
+      if (this.clock() >= this.opts.orphanGraceUntilMs) this.enqueue(node.id, chunkId, version);
+      else {
+        let susp = this.suspects.get(node.id);
+        if (!susp) this.suspects.set(node.id, (susp = new Map()));
+        susp.set(chunkId, version);
+      }
+    }
+  }
+
+  private upsert(node: NodeRecord, chunkId: string, version: number): void {
+    let reps = this.locations.get(chunkId);
+    if (!reps) this.locations.set(chunkId, (reps = []));
+    const r = reps.find((x) => x.node === node);
+    if (r) r.version = version;
+    else reps.push({ node, version });
+  }
+
+  private removeReplica(node: NodeRecord, chunkId: string, version: number): void {
+    const reps = this.locations.get(chunkId);
+    const i = reps ? reps.findIndex((r) => r.node === node && r.version === version) : -1;
+    if (reps && i >= 0) this.dropAt(chunkId, reps, i);
+    this.pending.get(node.id)?.delete(chunkId);
+    this.suspects.get(node.id)?.delete(chunkId);
+  }
+
+  private dropAt(chunkId: string, reps: Replica[], i: number): void {
+    reps.splice(i, 1);
+    if (reps.length === 0) this.locations.delete(chunkId);
+  }
+
+  private holds(nodeId: string, chunkId: string, version: number): boolean {
+    return this.replicas(chunkId).some((r) => r.node.id === nodeId && r.version === version);
+  }
+
+  private enqueue(nodeId: string, chunkId: string, version: number): void {
+    let p = this.pending.get(nodeId);
+    if (!p) this.pending.set(nodeId, (p = new Map()));
+    p.set(chunkId, version);
+  }
+
+  private takeCommands(nodeId: string): DatanodeCommand[] {
+    const p = this.pending.get(nodeId);
+    if (!p || p.size === 0) return [];
+    const out: DatanodeCommand[] = [];
+    for (const [chunkId, version] of p) {
+      if (out.length >= this.opts.commandsPerHeartbeatMax) break;
+      out.push({ type: "delete", chunkId, version });
+      // Delivered once; if the order is lost the next full report re-judges the chunk.
+      p.delete(chunkId);
+    }
+    return out;
+  }
+}

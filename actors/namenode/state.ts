@@ -1,0 +1,122 @@
+/**
+ * Everything the namenode knows, in one place: the namespace (from the log),
+ * the registry (from heartbeats and reports), allocations, leases, placement
+ * and chunks being deleted. PURE: time and chance are injected; the actor
+ * does the I/O around it.
+ */
+import type { LogEntry } from "../../messages/index.js";
+import type { WoodsConfig } from "../../config/index.js";
+import { Namespace, type DroppedChunk } from "./namespace.js";
+import { Registry, type ChunkVerdict } from "./registry.js";
+import { Allocations, type TransitionListener } from "./allocations.js";
+import { Leases } from "./leases.js";
+import { Placement, type Rng } from "./placement.js";
+import { nextChunkState } from "./chunk-machine.js";
+
+/**
+ * Most delete orders in one heartbeat reply. Not in the config schema yet
+ * (config/ belongs to another part); bounds the reply size to ~250 KB.
+ */
+export const HEARTBEAT_COMMANDS_MAX = 4096;
+
+export interface StateOptions {
+  config: WoodsConfig;
+  clock: () => number;
+  rng: Rng;
+  /** When this namenode started (orphan grace is measured from it). */
+  startedAtMs: number;
+  onChunkTransition?: TransitionListener;
+}
+
+export class NamenodeState {
+  readonly ns = new Namespace();
+  readonly registry: Registry;
+  readonly allocations: Allocations;
+  readonly leases: Leases;
+  readonly placement: Placement;
+  /** Chunks that left the namespace while we run, in state `deleting`, until no replica is known. */
+  readonly deleting = new Map<string, number>();
+  private readonly onChunkTransition: TransitionListener;
+
+  constructor(readonly opts: StateOptions) {
+    const nn = opts.config.namenode;
+    this.registry = new Registry(
+      {
+        deadAfterMs: nn.deadAfterMs,
+        fullReserveBytes: nn.fullReserveBytes,
+        orphanGraceUntilMs: opts.startedAtMs + 2 * nn.leaseMs,
+        commandsPerHeartbeatMax: HEARTBEAT_COMMANDS_MAX,
+      },
+      opts.clock,
+    );
+    this.onChunkTransition = opts.onChunkTransition ?? (() => undefined);
+    this.allocations = new Allocations(this.onChunkTransition);
+    this.leases = new Leases(nn.leaseMs);
+    this.placement = new Placement(nn.placementPolicy, opts.rng);
+  }
+
+  /** What to do with a replica a datanode holds. */
+  readonly classify = (chunkId: string, version: number): ChunkVerdict => {
+    const c = this.ns.chunk(chunkId);
+    if (c) return version < c.version ? "delete" : "keep";
+    if (this.deleting.has(chunkId)) return "delete";
+    if (this.allocations.get(chunkId)) return "keep";
+    return "orphan";
+  };
+
+  /**
+   * Applies a log entry to memory. `live` is false during replay: then no
+   * delete orders are issued (nobody has reported yet; leftovers are orphans).
+   */
+  apply(entry: LogEntry, live: boolean): void {
+    const dropped = this.ns.apply(entry);
+    const now = this.opts.clock();
+    switch (entry.op) {
+      case "create":
+        this.leases.renew(entry.fileId, now);
+        break;
+      case "chunk":
+        this.allocations.committed(entry.chunkId);
+        break;
+      case "complete":
+        this.leases.remove(entry.fileId);
+        this.allocations.dropFile(entry.fileId);
+        break;
+      case "delete":
+        this.leases.remove(entry.fileId);
+        this.allocations.dropFile(entry.fileId);
+        break;
+      case "epoch":
+        break;
+    }
+    if (live) for (const d of dropped) this.startDeleting(d);
+  }
+
+  /** After replay: every file still being written gets a fresh lease (its writer may come back). */
+  leasesAfterReplay(): void {
+    const now = this.opts.clock();
+    for (const f of this.ns.writingFiles()) this.leases.renew(f.fileId, now);
+  }
+
+  /** Chunks being deleted whose last known replica is gone become `gone`. */
+  purgeDeleted(chunkIds?: Iterable<string>): number {
+    let purged = 0;
+    for (const id of chunkIds ?? [...this.deleting.keys()]) {
+      if (!this.deleting.has(id) || this.registry.replicas(id).length > 0) continue;
+      this.deleting.delete(id);
+      this.onChunkTransition(id, "deleting", nextChunkState("deleting", { type: "PURGED" }), "PURGED");
+      purged++;
+    }
+    return purged;
+  }
+
+  private startDeleting(d: DroppedChunk): void {
+    this.onChunkTransition(d.id, "committed", nextChunkState("committed", { type: "DELETE" }), "DELETE");
+    const ordered = this.registry.orderDelete(d.id, d.version);
+    if (ordered.length === 0) {
+      this.onChunkTransition(d.id, "deleting", nextChunkState("deleting", { type: "PURGED" }), "PURGED");
+      return;
+    }
+    this.deleting.set(d.id, d.version);
+  }
+}

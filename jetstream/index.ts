@@ -1,0 +1,11 @@
+/** The JetStream layer: the namenode's metadata log. Never imports actors/. */
+export {
+  ensureMetaStream,
+  replayMetaLog,
+  replayMetaLogDirect,
+  MetaLogAppender,
+  MetaLogFatalError,
+  type AppenderOptions,
+  type ReplayResult,
+  type LogSink,
+} from "./metalog.js";
