@@ -178,6 +178,7 @@ export class MetaLogAppender {
   private batchesPublished = 0;
   private entriesPublished = 0;
   private idle: (() => void)[] = [];
+  private lastAppend: Promise<unknown> = Promise.resolve();
   private readonly log: LogSink;
 
   constructor(
@@ -206,10 +207,20 @@ export class MetaLogAppender {
   /** Appends one entry; resolves with its batch's stream sequence once durable. */
   append(entry: LogEntry): Promise<number> {
     if (this.fatalError) return Promise.reject(this.fatalError);
-    return new Promise<number>((resolve, reject) => {
+    const p = new Promise<number>((resolve, reject) => {
       this.queue.push({ entry, resolve, reject });
       if (!this.inflight) void this.drain();
     });
+    this.lastAppend = p;
+    return p;
+  }
+
+  /**
+   * Resolves once every entry appended so far is durable (rejects if the log
+   * failed). Lets an idempotent retry be answered only after the original is safe.
+   */
+  async sync(): Promise<void> {
+    await this.lastAppend;
   }
 
   /** Resolves once everything queued so far is published (or failed). */

@@ -17,6 +17,8 @@ export interface NamenodeContext {
   newId(): string;
   /** Applies an entry in memory now, then resolves once the log holds it. */
   logAndApply(entry: LogEntry): Promise<number>;
+  /** Resolves once everything applied so far is in the log (for answering retried requests). */
+  sync(): Promise<void>;
   /** Publishes an event (best effort). */
   event(kind: EventKind, fields: Record<string, unknown>): void;
 }

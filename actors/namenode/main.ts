@@ -101,6 +101,7 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
         state.apply(entry, true);
         return appender.append(entry);
       },
+      sync: () => appender.sync(),
       event: (kind, fields) => publishEvent(nc, subj, kind, id, fields),
     };
 

@@ -216,6 +216,21 @@ test.serial("a datanode without heartbeats becomes dead and gets no new chunks",
   dns.get("dn1")!.beating = true;
 });
 
+test.serial("concurrent creates are group-committed into fewer log messages than entries", async (t) => {
+  const jsm = await jetstreamManager(nc);
+  const before = (await jsm.streams.info(subj.metaStream())).state.messages;
+  const n = 300;
+  const replies = await Promise.all(Array.from({ length: n }, (_, i) => req("create", { path: `/group/f${i}` })));
+  t.true(replies.every((r) => r.ok));
+  const after = (await jsm.streams.info(subj.metaStream())).state.messages;
+  t.true(after - before < n, `${n} creates took ${after - before} log messages`);
+  t.true(after - before >= Math.ceil(n / config.namenode.logBatchMaxEntries));
+  // Every acknowledged create is in the log: a replay sees them all.
+  await nn!.stop();
+  nn = await startNamenode();
+  for (let i = 0; i < n; i += 37) t.is((await ok("stat", { path: `/group/f${i}` })).state, "writing");
+});
+
 test.serial("a second writer on the metadata stream fences the namenode", async (t) => {
   const jsm = await jetstreamManager(nc);
   const info = await jsm.streams.info(subj.metaStream());

@@ -8,7 +8,11 @@ export const commit: VerbHandler<"commit"> = async (ctx, req) => {
   const { state } = ctx;
   const alloc = state.allocations.get(req.chunkId);
   const entry = state.ns.checkCommit({ ...req, atMs: ctx.clock() }, alloc, ctx.config.chunkSizeBytes);
-  if (entry === null) return {};
+  if (entry === null) {
+    // A retry of a commit already applied: answer once the original is durable.
+    await ctx.sync();
+    return {};
+  }
   const confirmed = req.replicas.filter((dn) => alloc!.replicas.includes(dn));
   if (confirmed.length === 0) {
     throw new WoodsError("BAD_REQUEST", `none of the replicas ${req.replicas.join(", ")} was allocated for chunk ${req.chunkId}`);

@@ -13,6 +13,9 @@ export const complete: VerbHandler<"complete"> = async (ctx, req) => {
     await ctx.logAndApply(entry);
     ctx.log.info({ path: f.path, fileId: f.fileId, sizeBytes: req.sizeBytes }, `${f.path} is complete with ${req.sizeBytes} bytes in ${req.chunkCount} chunks`);
     ctx.event("file.created", { path: f.path, fileId: f.fileId, size: req.sizeBytes, chunks: req.chunkCount });
+  } else {
+    // A retried complete: answer once the original is durable.
+    await ctx.sync();
   }
   return { path: f.path, size: f.sizeBytes };
 };
