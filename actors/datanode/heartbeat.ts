@@ -17,7 +17,6 @@ export class Heartbeat {
   private readonly load: LoadSampler;
   private readonly startedAtMs: number;
   private timer: NodeJS.Timeout | undefined;
-  private running: Promise<void> | undefined;
   private stopped = false;
   private failures = 0;
 
@@ -32,18 +31,17 @@ export class Heartbeat {
     this.schedule(0);
   }
 
-  async stop(): Promise<void> {
+  /** Stops scheduling beats. A beat in flight is not awaited: it may wait a full request timeout on a hung namenode. */
+  stop(): void {
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
-    await this.running;
   }
 
   private schedule(delayMs: number): void {
     if (this.stopped) return;
     this.timer = setTimeout(() => {
       const began = Date.now();
-      this.running = this.beat().finally(() => {
-        this.running = undefined;
+      void this.beat().finally(() => {
         // Interval measured from the start of a beat, so a slow namenode does not stretch it.
         this.schedule(Math.max(0, this.ctx.config.datanode.heartbeatIntervalMs - (Date.now() - began)));
       });
@@ -70,6 +68,7 @@ export class Heartbeat {
       };
       reply = await call<NamenodeReplies["heartbeat"]>(ctx.nc, ctx.subj.namenode("heartbeat"), body, ctx.config.client.requestTimeoutMs);
     } catch (e) {
+      if (this.stopped) return;
       this.failures++;
       const err = toWoodsError(e);
       if (this.failures === 1) ctx.log.warn({ code: err.code }, `${ctx.id} cannot reach the namenode (${err.message}); will keep trying`);

@@ -84,10 +84,10 @@ export async function runDatanode(opts: { id: string; dirs: string[]; config: Wo
   return {
     stop() {
       stopping ??= (async () => {
-        await heartbeat.stop();
+        heartbeat.stop();
         for (const s of subs) s.unsubscribe();
         await writes.abortAll();
-        await reporter.idle();
+        // Reports still queued are dropped: the next start sends a full report anyway.
         await nc.drain().catch(() => nc.close());
         log.info(`${id} stopped`);
       })();

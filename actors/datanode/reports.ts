@@ -83,11 +83,6 @@ export class Reporter {
     }).then(() => ok);
   }
 
-  /** Resolves when every queued report has been tried. */
-  idle(): Promise<void> {
-    return this.queue;
-  }
-
   private enqueue(job: () => Promise<void>): Promise<void> {
     this.queue = this.queue.then(job, job);
     return this.queue;
