@@ -11,6 +11,7 @@ import {
   toWoodsError,
   decode,
   encode,
+  isJsonPayload,
   encodeJson,
   okBody,
   errorBody,
@@ -81,7 +82,8 @@ async function handleOne<S extends z.ZodType, R extends object>(
   handler: Handler<S, R>,
   opts: { log: Logger; verb?: string },
 ): Promise<void> {
-  let json = false;
+  // Decide the reply encoding before decoding, so malformed JSON is answered in JSON.
+  let json = isJsonPayload(msg.data, msg.headers);
   try {
     const decoded = decode(msg.data, msg.headers);
     json = decoded.json;

@@ -105,18 +105,17 @@ export function sha256(data: Buffer | Uint8Array): string {
 
 /** Deterministic pseudo-random bytes (seeded) so failures can be reproduced. */
 export function seededBytes(size: number, seed: number): Buffer {
-  const out = Buffer.alloc(size);
+  const out = Buffer.alloc(Math.ceil(size / 4) * 4);
   let x = seed >>> 0 || 1;
-  for (let i = 0; i < size; i += 4) {
+  for (let i = 0; i < out.length; i += 4) {
     x ^= x << 13;
     x >>>= 0;
     x ^= x >>> 17;
     x ^= x << 5;
     x >>>= 0;
-    out.writeUInt32LE(x, i <= size - 4 ? i : 0);
-    if (i > size - 4) for (let j = i; j < size; j++) out[j] = (x >>> ((j - i) * 8)) & 0xff;
+    out.writeUInt32LE(x, i);
   }
-  return out;
+  return out.subarray(0, size);
 }
 
 export { randomBytes };

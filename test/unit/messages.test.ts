@@ -48,9 +48,9 @@ test("codec round-trips msgpack and JSON and names malformed payloads", (t) => {
   t.true(j.json);
   t.deepEqual(j.value, { path: "/b" });
   t.true(decode(new TextEncoder().encode('  {"a":1}')).json);
-  t.is(t.throws(() => decode(new TextEncoder().encode("{oops")))?.code as string, "BAD_REQUEST");
-  t.is(t.throws(() => decode(new Uint8Array([0x92, 0x01])))?.code as string, "BAD_REQUEST");
-  t.is(t.throws(() => decode(new Uint8Array(17 * 1024 * 1024)))?.code as string, "TOO_LARGE");
+  t.is((t.throws(() => decode(new TextEncoder().encode("{oops"))) as WoodsError | undefined)?.code, "BAD_REQUEST");
+  t.is((t.throws(() => decode(new Uint8Array([0x92, 0x01]))) as WoodsError | undefined)?.code, "BAD_REQUEST");
+  t.is((t.throws(() => decode(new Uint8Array(17 * 1024 * 1024))) as WoodsError | undefined)?.code, "TOO_LARGE");
 });
 
 test("error replies unwrap to typed errors with their retryable flag", (t) => {
