@@ -177,15 +177,8 @@ export async function clusterStart(node: string, dirArg: string): Promise<void> 
     if (isRunning(state.namenode.pid)) throw new WoodsError("EXISTS", "namenode is already running");
     state.namenode.pid = spawnNamenode(state);
     writeState(state);
-    const conn = await connectNats({ url: state.nats, name: "woods-cluster-launcher" });
-    try {
-      await waitFor("namenode", async () => {
-        await call(conn, subjects(prefixOf(state)).namenode("ping"), {}, 1000);
-        return true;
-      });
-    } finally {
-      await conn.close();
-    }
+    // Ready means it serves and the running datanodes have re-registered with their chunk reports.
+    await waitForActors(state, prefixOf(state), state.datanodes.filter((d) => isRunning(d.pid)).map((d) => d.id));
     return;
   }
   if (node === "nats" || node === "nats-server") {

@@ -9,9 +9,17 @@ export const stat: VerbHandler<"stat"> = (ctx, req) => {
   if (path === "/") throw new WoodsError("IS_DIRECTORY", "/ is a directory");
   const f = ctx.state.ns.stat(path);
   const chunks: ChunkInfo[] = [];
+  // Right after a (re)start replica locations are still arriving in datanode reports (they are
+  // never logged). Until a silent holder would count as dead, "no replica" means "not reported
+  // yet": answer retryably instead of letting the reader conclude the data is gone.
+  const warmingUp = ctx.clock() - ctx.state.opts.startedAtMs < ctx.config.namenode.deadAfterMs;
   for (const c of f.chunks) {
     if (!c) continue;
-    chunks.push({ id: c.id, version: c.version, size: c.size, checksum: c.checksum, replicas: readOrder(ctx.state.registry.replicas(c.id), c.version) });
+    const replicas = readOrder(ctx.state.registry.replicas(c.id), c.version);
+    if (replicas.length === 0 && warmingUp && f.state === "complete") {
+      throw new WoodsError("UNAVAILABLE", `replicas of chunk ${c.id} are not reported yet since the namenode started; retry shortly`);
+    }
+    chunks.push({ id: c.id, version: c.version, size: c.size, checksum: c.checksum, replicas });
   }
   return { path, size: f.sizeBytes, replication: f.replication, state: f.state, ctimeMs: f.ctimeMs, mtimeMs: f.mtimeMs, chunks };
 };
