@@ -157,7 +157,16 @@ test.serial("a file is created, written, completed, then visible to stat and ls 
   t.is(nn.epoch, oldEpoch + 1);
   const ping = await ok("ping", {});
   t.is(ping.epoch, oldEpoch + 1);
-  await until("replicas are known again", async () => (await ok("stat", { path: "/docs/a.txt" })).chunks.every((c: any) => c.replicas.length === 2));
+  // Until the reports arrive, stat answers UNAVAILABLE (retryable) rather than "no replicas".
+  await until("replicas are known again", async () => {
+    const r = await req("stat", { path: "/docs/a.txt" });
+    if (!r.ok) {
+      t.is(r.error.code, "UNAVAILABLE");
+      t.true(r.error.retryable);
+      return false;
+    }
+    return r.chunks.every((c: any) => c.replicas.length === 2);
+  });
   const again = await ok("stat", { path: "/docs/a.txt" });
   t.is(again.size, sizes[0] + sizes[1]);
   t.is(again.chunks[1].checksum, "crc32:0badf00d");
