@@ -1,14 +1,22 @@
 /** Spawning and stopping the cluster's processes. Each actor is its own detached OS process. */
 import { spawn } from "node:child_process";
-import { openSync, closeSync, mkdirSync } from "node:fs";
+import { openSync, closeSync, mkdirSync, existsSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isRunning, type ClusterState } from "./state.js";
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-/** Works both from dist/cli/cluster (compiled) and cli/cluster (tsx): find bin/woods.js. */
-export const WOODS_BIN = join(ROOT.endsWith("dist") ? dirname(ROOT) : ROOT, "bin", "woods.js");
-export const PROJECT_ROOT = ROOT.endsWith("dist") ? dirname(ROOT) : ROOT;
+/** The project root: the nearest folder above this module with a package.json (works from dist/ and from sources). */
+function findRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, "package.json"))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error("cannot find the woods project root");
+    dir = up;
+  }
+  return dir;
+}
+export const PROJECT_ROOT = findRoot();
+export const WOODS_BIN = join(PROJECT_ROOT, "bin", "woods.js");
 
 function spawnLogged(cmd: string, args: string[], logFile: string, env: NodeJS.ProcessEnv): number {
   mkdirSync(dirname(logFile), { recursive: true });
