@@ -124,6 +124,7 @@ export async function writeChunkDirect(ctx: WriterContext, req: ChunkWriteReques
   });
 
   const dataSubject = subj.data(chunkId);
+  const streamStartMs = performance.now();
   try {
     for (let seq = 0; seq < frameCount && active.size > 0; seq++) {
       while (pending.size >= windowFrames && active.size > 0) await new Promise<void>((r) => (wake = r));
@@ -155,6 +156,7 @@ export async function writeChunkDirect(ctx: WriterContext, req: ChunkWriteReques
     pending.clear();
   }
 
+  const closeStartMs = performance.now();
   // 3. Survivors verify length and CRC, fsync and rename; only their answer makes a replica count.
   const closed = await Promise.all(
     [...active].map(async (dn) => {
@@ -177,6 +179,10 @@ export async function writeChunkDirect(ctx: WriterContext, req: ChunkWriteReques
         return null;
       }
     }),
+  );
+  log.debug(
+    { chunkId, streamMs: Math.round(closeStartMs - streamStartMs), closeMs: Math.round(performance.now() - closeStartMs) },
+    `chunk ${chunkId}: frames acked in ${Math.round(closeStartMs - streamStartMs)} ms, replicas closed in ${Math.round(performance.now() - closeStartMs)} ms`,
   );
   const confirmedSet = new Set(closed.filter((dn): dn is string => dn !== null));
   const confirmed = req.replicas.filter((dn) => confirmedSet.has(dn));

@@ -3,7 +3,7 @@
  * stream a chunk into a temp file and commit it atomically, verified ranged reads, deletes and
  * the startup scan. No NATS here.
  */
-import { constants as fsc, promises as fsp, type Stats } from "node:fs";
+import { constants as fsc, promises as fsp, writeSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
 import { WoodsError, toWoodsError, chunkChecksum } from "../../messages/index.js";
@@ -527,11 +527,15 @@ class FileChunkWriter implements ChunkWriter {
   }
 }
 
+/**
+ * Writes synchronously on purpose: a 1 MiB write into the page cache takes well under a
+ * millisecond, and measured here the thread-pool hop of an async write doubled the CPU cost
+ * per byte and halved a datanode's ingest rate. Durability comes from the fsync at close.
+ */
 async function writeFully(fh: fsp.FileHandle, bytes: Uint8Array, position: number): Promise<void> {
   let done = 0;
   while (done < bytes.length) {
-    const { bytesWritten } = await fh.write(bytes, done, bytes.length - done, position + done);
-    done += bytesWritten;
+    done += writeSync(fh.fd, bytes, done, bytes.length - done, position + done);
   }
 }
 
