@@ -88,11 +88,30 @@ export function buildProgram(): Command {
         process.stderr.write(
           `woods cluster up: ${status.nats}, namenode + ${o.datanodes} datanodes, data in ${status.dir}. Ctrl-C stops it.\n`,
         );
+        const { readState, isRunning } = await import("./cluster/state.js");
         await new Promise<void>((resolve) => {
           let stopping = false;
+          // Signal handlers alone do not keep Node alive; this watch does, and says when an actor dies.
+          const reported = new Set<string>();
+          const watch = setInterval(() => {
+            const st = readState(status.dir as string);
+            if (!st) return;
+            const procs: [string, number | null][] = [
+              ["nats-server", st.natsServer.pid],
+              ["namenode", st.namenode.pid],
+              ...st.datanodes.map((d): [string, number | null] => [d.id, d.pid]),
+            ];
+            for (const [name, pid] of procs) {
+              const down = !isRunning(pid);
+              if (down && !reported.has(name)) process.stderr.write(`woods: ${name} is not running (woods cluster start ${name === "nats-server" ? "nats" : name})\n`);
+              if (down) reported.add(name);
+              else reported.delete(name);
+            }
+          }, 1000);
           const stop = () => {
             if (stopping) return;
             stopping = true;
+            clearInterval(watch);
             process.stderr.write("woods: stopping the cluster...\n");
             clusterDown(o.dir).then(() => resolve(), (e) => fail(e));
           };

@@ -1,0 +1,57 @@
+import test from "ava";
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { runWoods, WOODS } from "../helpers/cluster.js";
+import { freePort } from "../helpers/nats-server.js";
+
+test("cluster up in the foreground serves until Ctrl-C, then stops every process; a second up keeps the data", async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), "woods-fg-"));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const port = await freePort();
+  const env = { WOODS_NATS: `nats://127.0.0.1:${port}` };
+  const up = spawn(process.execPath, [WOODS, "cluster", "up", "--dir", dir, "--port", String(port), "--datanodes", "2", "--replication", "2"], {
+    stdio: ["ignore", "ignore", "pipe"],
+  });
+  let stderr = "";
+  up.stderr.on("data", (d) => (stderr += d));
+  const exited = new Promise<number | null>((r) => up.on("exit", (code) => r(code)));
+  const deadline = Date.now() + 60_000;
+  while (!stderr.includes("Ctrl-C") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+  t.regex(stderr, /Ctrl-C/);
+
+  const status = JSON.parse((await runWoods(["cluster", "status", "--json", "--dir", dir])).stdout.toString());
+  t.is(status.nats, `nats://127.0.0.1:${port}`);
+  t.is(typeof status.namenode.pid, "number");
+  t.deepEqual(status.datanodes.map((d: { id: string }) => d.id), ["dn1", "dn2"]);
+  for (const d of status.datanodes) {
+    t.is(typeof d.pid, "number");
+    t.true(existsSync(d.dir));
+  }
+  const put = await runWoods(["put", "-", "/keep/me.txt"], { env, input: Buffer.from("still here") });
+  t.is(put.code, 0, put.stderr);
+
+  up.kill("SIGINT");
+  t.is(await exited, 0);
+  const after = JSON.parse((await runWoods(["cluster", "status", "--json", "--dir", dir])).stdout.toString());
+  t.is(after.namenode.pid, null);
+  t.true(after.datanodes.every((d: { pid: number | null }) => d.pid === null));
+  t.is(after.natsServer.pid, null);
+  for (const pid of [status.namenode.pid, ...status.datanodes.map((d: { pid: number }) => d.pid)]) {
+    t.throws(() => process.kill(pid, 0), undefined, `process ${pid} is gone`);
+  }
+
+  const again = await runWoods(["cluster", "up", "--detach", "--dir", dir, "--port", String(port), "--datanodes", "2", "--replication", "2"]);
+  t.is(again.code, 0, again.stderr);
+  try {
+    const got = await runWoods(["get", "/keep/me.txt", "-"], { env });
+    t.is(got.code, 0, got.stderr);
+    t.is(got.stdout.toString(), "still here");
+    const twice = await runWoods(["cluster", "up", "--detach", "--dir", dir, "--port", String(port)]);
+    t.is(twice.code, 1, "a second cluster on the same dir is refused");
+    t.regex(twice.stderr, /^woods: .*already running/);
+  } finally {
+    await runWoods(["cluster", "down", "--dir", dir]);
+  }
+});
