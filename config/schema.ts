@@ -25,6 +25,15 @@ export const configSchema = z
         logPublishRetries: z.number().int().min(0).max(100),
         logReplicas: z.number().int().min(1).max(5),
         tickIntervalMs: positive,
+        orphanGraceMs: ms,
+        repairInflightMax: positive.max(10_000),
+        repairInflightPerNodeMax: positive.max(1_000),
+        repairTimeoutMs: positive,
+        repairAttemptsMax: positive.max(100),
+        safeModeReportedFraction: z.number().min(0).max(1),
+        safeModeExtensionMs: ms,
+        safeModeMaxMs: ms,
+        stagingMaxAgeMs: positive,
       })
       .strict(),
     datanode: z
@@ -35,6 +44,9 @@ export const configSchema = z
         writeIdleTimeoutMs: positive,
         writesInflightMax: positive,
         reserveBytes: z.number().int().min(0),
+        scrubBytesPerSecond: z.number().int().min(0),
+        scrubIntervalMs: positive,
+        dirCheckIntervalMs: positive,
       })
       .strict(),
     client: z
@@ -46,7 +58,7 @@ export const configSchema = z
         readInflightMax: positive.max(256),
         requestTimeoutMs: positive,
         retry: z
-          .object({ maxAttempts: positive.max(100), baseDelayMs: ms, maxDelayMs: ms, jitter: z.number().min(0).max(1) })
+          .object({ maxAttempts: positive.max(100), baseDelayMs: ms, maxDelayMs: ms, jitter: z.number().min(0).max(1), deadlineMs: positive })
           .strict(),
       })
       .strict(),

@@ -70,6 +70,8 @@ export const namenodeRequests = {
     last: z.boolean(),
     chunks: z.array(z.object({ id, version, sizeBytes: size })).max(100_000),
     removed: z.array(z.object({ id, version })).max(100_000),
+    /** Replicas found corrupt (read, scrub or startup scan); kept aside until the namenode orders their delete. */
+    corrupt: z.array(z.object({ id, version, reason: z.string().max(512) })).max(100_000).optional(),
   }),
 } satisfies Record<NamenodeVerb, z.ZodType>;
 
@@ -87,6 +89,22 @@ export const datanodeRequests = {
     object: z.string().max(1024),
     sizeBytes: size,
     checksum,
+  }),
+  /**
+   * Repair order from the namenode to a source replica: stage the chunk in the Object Store
+   * bucket, have each target ingest it (the same path as a staged write), delete the object.
+   */
+  replicate: z.object({
+    ...envelope,
+    repairId: id,
+    chunkId: id,
+    version,
+    sizeBytes: size,
+    checksum,
+    targets: z.array(id).min(1).max(16),
+    bucket: z.string().max(256),
+    /** The namenode's epoch; a datanode refuses orders from an older epoch than it has seen. */
+    epoch: z.number().int().min(0).optional(),
   }),
 } satisfies Record<DatanodeVerb, z.ZodType>;
 
@@ -131,6 +149,10 @@ export interface NodeInfo {
   load: number;
   activeWrites: number;
   lastHeartbeatMsAgo: number;
+  /** Data dirs the datanode reports as failed. */
+  failedDirs?: number;
+  /** Repairs this node takes part in right now. */
+  repairs?: number;
 }
 
 export interface FsckReply {
@@ -142,10 +164,19 @@ export interface FsckReply {
   corrupt: number;
   missing: number;
   liveNodes: number;
+  /** Optional detail: present when the namenode has it. */
+  repairsInflight?: number;
+  safeMode?: boolean;
 }
 
 /** An order from the namenode to a datanode, carried in heartbeat replies. */
-export type DatanodeCommand = { type: "delete"; chunkId: string; version: number };
+export type DatanodeCommand = {
+  type: "delete";
+  chunkId: string;
+  version: number;
+  /** Why: "deleted" (file removed), "orphan", "stale" (old version), "surplus" (over-replicated), "corrupt". */
+  reason?: string;
+};
 
 export interface NamenodeReplies {
   ping: { role: "namenode"; id: string; epoch: number; logSeq: number };
@@ -170,6 +201,7 @@ export interface DatanodeReplies {
   abort: Record<string, never>;
   read: { data: Uint8Array; sizeBytes: number };
   ingest: { sizeBytes: number; checksum: string };
+  replicate: { confirmed: string[]; failed: { dn: string; code: string; message: string }[] };
 }
 
 /** Acknowledgement a datanode sends (to the frame's reply subject) for each write frame. */

@@ -26,7 +26,7 @@ export const NAMENODE_VERBS = [
 export type NamenodeVerb = (typeof NAMENODE_VERBS)[number];
 
 /** Datanode request verbs, answered on `<prefix>.datanode.<id>.<verb>`. */
-export const DATANODE_VERBS = ["ping", "open", "close", "abort", "read", "ingest"] as const;
+export const DATANODE_VERBS = ["ping", "open", "close", "abort", "read", "ingest", "replicate"] as const;
 export type DatanodeVerb = (typeof DATANODE_VERBS)[number];
 
 /** Event kinds published on `<prefix>.events.<kind>`. */
@@ -40,6 +40,17 @@ export const EVENT_KINDS = [
   "chunk.committed",
   "chunk.deleted",
   "namenode.started",
+  // Fault detection and repair (watchdog, scrubber, dir checks).
+  "datanode.alive",
+  "datanode.dir.failed",
+  "chunk.corrupt",
+  "chunk.stale",
+  "chunk.underreplicated",
+  "chunk.repaired",
+  "chunk.repair.failed",
+  "chunk.trimmed",
+  "namenode.safemode.entered",
+  "namenode.safemode.left",
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 

@@ -140,7 +140,7 @@ test("a chunk that never gets enough confirmations fails the put with ALL_REPLIC
     checksum: "crc32:00000000",
     sizeBytes: req.data.length,
   });
-  const err = await t.throwsAsync(put(context(nn.namenode, { retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 1, jitter: 0 } }), never, bytes(4), "/f"));
+  const err = await t.throwsAsync(put(context(nn.namenode, { retry: { maxAttempts: 3, baseDelayMs: 1, maxDelayMs: 1, jitter: 0, deadlineMs: 60000 } }), never, bytes(4), "/f"));
   t.is((err as WoodsError).code, "ALL_REPLICAS_FAILED");
   t.regex(err!.message, /chunk 0 of \/f/);
   t.is(nn.calls.filter((c) => c.verb === "allocate").length, 3);
