@@ -36,8 +36,8 @@ export interface ClientOptions {
   name?: string;
   /** Logger to use; by default pino on stderr (stdout may be carrying file bytes) at `log.level`. */
   logger?: Logger;
-  /** Injected sleep/rng for the retry policy (tests). */
-  retry?: Pick<RetryOptions, "sleep" | "rng">;
+  /** Injected sleep/rng/clock for the retry policy (tests). */
+  retry?: Pick<RetryOptions, "sleep" | "rng" | "nowMs">;
 }
 
 export interface EventSubscription {
@@ -51,7 +51,7 @@ export class WoodsClient {
   private readonly ctx: ClientContext;
   private readonly writer: ChunkWriter;
 
-  private constructor(nc: NatsConnection, config: WoodsConfig, log: Logger, retryOptions: Pick<RetryOptions, "sleep" | "rng">) {
+  private constructor(nc: NatsConnection, config: WoodsConfig, log: Logger, retryOptions: Pick<RetryOptions, "sleep" | "rng" | "nowMs">) {
     this.nc = nc;
     this.config = config;
     this.subjects = subjects(config.prefix);
@@ -90,6 +90,11 @@ export class WoodsClient {
         this.ctx.log.warn(
           { verb, code: err.code, attempt },
           `namenode ${verb} failed with ${err.code} (attempt ${attempt} of ${this.ctx.retryPolicy.maxAttempts}); retrying in ${delayMs} ms: ${err.message}`,
+        ),
+      onDeadline: (err, attempt, elapsedMs) =>
+        this.ctx.log.warn(
+          { verb, code: err.code, attempt, elapsedMs },
+          `namenode ${verb} failed with ${err.code} after ${attempt} attempts in ${Math.round(elapsedMs)} ms; giving up: the next retry would pass the ${this.ctx.retryPolicy.deadlineMs} ms deadline`,
         ),
     });
   }

@@ -4,6 +4,9 @@
  * A chunk is assembled and its whole CRC32 checked before any of it reaches
  * the sink, so a bad replica can be retried without emitting bad bytes; the
  * next chunk is fetched while the current one drains into the sink.
+ * Failing over is immediate (no backoff: another replica is another disk), and a
+ * replica that failed once in a `get` is tried last for the rest of it, so a frozen
+ * datanode costs one request timeout per file, not one per chunk.
  */
 import { once } from "node:events";
 import type { Writable } from "node:stream";
@@ -50,7 +53,13 @@ export async function writeWithBackpressure(sink: Writable, data: Uint8Array): P
  * Reads one chunk, slices spread over `readInflightMax` workers. Replicas are tried in
  * `order`; once one fails every later slice goes to the next, so a pass moves forward only.
  */
-async function readPass(ctx: ReaderContext, chunk: ChunkInfo, order: string[], frameSizeBytes: number): Promise<{ data: Buffer; used: string[] }> {
+async function readPass(
+  ctx: ReaderContext,
+  chunk: ChunkInfo,
+  order: string[],
+  frameSizeBytes: number,
+  suspects: Set<string>,
+): Promise<{ data: Buffer; used: string[] }> {
   const { nc, subj, config } = ctx;
   const data = Buffer.allocUnsafe(chunk.size);
   const queue = slicesOf(chunk.size, frameSizeBytes);
@@ -82,6 +91,7 @@ async function readPass(ctx: ReaderContext, chunk: ChunkInfo, order: string[], f
         return;
       } catch (e) {
         const err = toWoodsError(e);
+        suspects.add(dn);
         // Only the first worker to see this replica fail moves the pass on.
         if (current === at) {
           errors.push(`${dn}: ${err.code} ${err.message}`);
@@ -109,14 +119,24 @@ async function readPass(ctx: ReaderContext, chunk: ChunkInfo, order: string[], f
   return { data, used: order.filter((dn) => used.has(dn)) };
 }
 
-/** Reads and verifies a whole chunk, trying passes that start at successive replicas until one matches the checksum. */
-export async function readChunk(ctx: ReaderContext, chunk: ChunkInfo, frameSizeBytes: number): Promise<Buffer> {
+/** `replicas` in the namenode's order, except that replicas in `suspects` go last (stable). */
+export function replicaOrder(replicas: readonly string[], suspects: ReadonlySet<string>): string[] {
+  return [...replicas.filter((dn) => !suspects.has(dn)), ...replicas.filter((dn) => suspects.has(dn))];
+}
+
+/**
+ * Reads and verifies a whole chunk, trying passes that start at successive replicas until one
+ * matches the checksum. `suspects` (replicas that already failed in this operation) are tried
+ * last, and every replica that fails now is added to it.
+ */
+export async function readChunk(ctx: ReaderContext, chunk: ChunkInfo, frameSizeBytes: number, suspects: Set<string> = new Set()): Promise<Buffer> {
   if (chunk.size === 0) return Buffer.alloc(0);
   const problems: string[] = [];
-  for (let first = 0; first < chunk.replicas.length; first++) {
+  const order = replicaOrder(chunk.replicas, suspects);
+  for (let first = 0; first < order.length; first++) {
     let pass: { data: Buffer; used: string[] };
     try {
-      pass = await readPass(ctx, chunk, chunk.replicas.slice(first), frameSizeBytes);
+      pass = await readPass(ctx, chunk, order.slice(first), frameSizeBytes, suspects);
     } catch (e) {
       // A failed pass already tried every replica from `first` on.
       problems.push((e as Error).message);
@@ -125,6 +145,7 @@ export async function readChunk(ctx: ReaderContext, chunk: ChunkInfo, frameSizeB
     const got = chunkChecksum(crc32(pass.data));
     if (got === chunk.checksum) return pass.data;
     const msg = `data from ${pass.used.join(", ")} has ${got}, the namenode recorded ${chunk.checksum}`;
+    for (const dn of pass.used) suspects.add(dn);
     problems.push(msg);
     ctx.log.warn({ chunkId: chunk.id, replicas: pass.used }, `chunk ${chunk.id} failed its checksum: ${msg}; trying another replica`);
   }
@@ -144,8 +165,9 @@ export async function get(ctx: ReaderContext, remote: string, sink: Writable): P
   const chunks = st.chunks;
 
   // Prefetch one chunk ahead: chunk k+1 is read while chunk k drains into the sink.
+  const suspects = new Set<string>();
   const fetch = (k: number) => {
-    const p = readChunk(ctx, chunks[k], frameSizeBytes);
+    const p = readChunk(ctx, chunks[k], frameSizeBytes, suspects);
     p.catch(() => {}); // observed when awaited; avoids an unhandled rejection while we are busy writing
     return p;
   };

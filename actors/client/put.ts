@@ -6,7 +6,7 @@
 import { randomUUID } from "node:crypto";
 import { WoodsError, normalizePath, toWoodsError } from "../../messages/index.js";
 import { chunkStream, type ByteSource } from "./chunker.js";
-import { realSleep, retryDelayMs } from "./retry.js";
+import { passesDeadline, realSleep, retryDelayMs } from "./retry.js";
 import type { ChunkWriter, ClientContext, ReplicaFailure } from "./types.js";
 
 /** The schema's cap on `exclude` in an allocate request. */
@@ -28,10 +28,13 @@ export async function put(ctx: ClientContext, writeChunk: ChunkWriter, source: B
   const path = normalizePath(remote);
   const startedMs = ctx.nowMs();
   const { log, namenode } = ctx;
+  // One clientId for the whole put: a create retried after a lost reply (namenode restart)
+  // is recognised by the namenode as the same request, not a second writer (EXISTS).
+  const clientId = `${ctx.nc.info?.client_id ?? "client"}-${randomUUID()}`;
   const created = await namenode("create", {
     path,
     ...(opts.replication === undefined ? {} : { replication: opts.replication }),
-    clientId: `${ctx.nc.info?.client_id ?? "client"}-${randomUUID()}`,
+    clientId,
   });
   const { fileId } = created;
   log.debug({ path, fileId }, `created ${path} as ${fileId} (replication ${created.replication})`);
@@ -49,6 +52,13 @@ export async function put(ctx: ClientContext, writeChunk: ChunkWriter, source: B
     const policy = ctx.retryPolicy;
     const sleep = ctx.retryOptions.sleep ?? realSleep;
     const rng = ctx.retryOptions.rng ?? Math.random;
+    const now = ctx.retryOptions.nowMs ?? ctx.nowMs;
+    const chunkStartedMs = now();
+    // The delay before the next attempt, or null when it would end past the retry deadline.
+    const nextDelayMs = (attempt: number): number | null => {
+      const delayMs = retryDelayMs(policy, attempt, rng());
+      return passesDeadline(policy, now() - chunkStartedMs, delayMs) ? null : delayMs;
+    };
     let lastFailures: ReplicaFailure[] = [];
     // The final error names the most recent replica failures, or says no nodes were offered at all.
     const giveUp = (attempts: number, confirmed: number): WoodsError => {
@@ -70,19 +80,21 @@ export async function put(ctx: ClientContext, writeChunk: ChunkWriter, source: B
         alloc = await namenode("allocate", { fileId, index, ...(excludeList.length ? { exclude: excludeList } : {}) });
       } catch (e) {
         // Excluding every node that failed once may leave too few; the failures may have been passing.
-        if (toWoodsError(e).code === "NOT_ENOUGH_NODES" && exclude.size > 0 && attempt < policy.maxAttempts) {
+        const delayMs = attempt < policy.maxAttempts ? nextDelayMs(attempt) : null;
+        if (toWoodsError(e).code === "NOT_ENOUGH_NODES" && exclude.size > 0 && delayMs !== null) {
           log.warn({ path, index }, `no nodes left for chunk ${index} of ${path} after excluding ${excludeList.join(", ")}; trying them again`);
           exclude.clear();
-          await sleep(retryDelayMs(policy, attempt, rng()));
+          await sleep(delayMs);
           continue;
         }
         throw e;
       }
       if (alloc.replicas.length === 0) {
         // Defensive: the namenode should have said NOT_ENOUGH_NODES; treat it the same way.
-        if (attempt >= policy.maxAttempts) throw giveUp(attempt, 0);
+        const delayMs = attempt < policy.maxAttempts ? nextDelayMs(attempt) : null;
+        if (delayMs === null) throw giveUp(attempt, 0);
         exclude.clear();
-        await sleep(retryDelayMs(policy, attempt, rng()));
+        await sleep(delayMs);
         continue;
       }
       const result = await writeChunk({ chunkId: alloc.chunkId, version: alloc.version, replicas: alloc.replicas, data, frameSizeBytes: created.frameSizeBytes });
@@ -102,8 +114,8 @@ export async function put(ctx: ClientContext, writeChunk: ChunkWriter, source: B
       if (result.failed.length > 0) lastFailures = result.failed;
       for (const f of result.failed) exclude.add(f.dn);
       const why = result.failed.map((f) => `${f.dn}: ${f.error.code} ${f.error.message}`).join("; ");
-      if (attempt >= policy.maxAttempts) throw giveUp(attempt, result.confirmed.length);
-      const delayMs = retryDelayMs(policy, attempt, rng());
+      const delayMs = attempt < policy.maxAttempts ? nextDelayMs(attempt) : null;
+      if (delayMs === null) throw giveUp(attempt, result.confirmed.length);
       log.warn(
         { path, index, chunkId: alloc.chunkId, confirmed: result.confirmed, attempt },
         `chunk ${index} of ${path} got ${result.confirmed.length} of ${minConfirmed} required confirmations (${why}); allocating again in ${delayMs} ms`,

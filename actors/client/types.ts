@@ -48,8 +48,8 @@ export interface ClientContext {
   log: Logger;
   namenode: NamenodeCall;
   retryPolicy: RetryPolicy;
-  /** Injected sleep/rng for the retry policy (tests); real ones otherwise. */
-  retryOptions: Pick<RetryOptions, "sleep" | "rng">;
+  /** Injected sleep/rng/clock for the retry policy (tests); real ones otherwise. */
+  retryOptions: Pick<RetryOptions, "sleep" | "rng" | "nowMs">;
   /** Milliseconds, for durations only. */
   nowMs: () => number;
 }

@@ -161,3 +161,133 @@ test("the same seed gives the same sequence of delays", async (t) => {
 test("full jitter with a zero random draw gives zero delay", (t) => {
   t.is(retryDelayMs({ maxAttempts: 3, baseDelayMs: 100, maxDelayMs: 1000, jitter: 1 }, 3, 0), 0);
 });
+
+/** A simulated clock: sleeping advances it; each attempt can cost time too. */
+function simulatedClock() {
+  let now = 0;
+  const delays: number[] = [];
+  return {
+    delays,
+    nowMs: () => now,
+    advance: (ms: number) => void (now += ms),
+    sleep: async (ms: number) => {
+      delays.push(ms);
+      now += ms;
+    },
+  };
+}
+
+test("the default policy is full jitter: delays spread over [0, capped]", (t) => {
+  const full: RetryPolicy = { maxAttempts: 8, baseDelayMs: 100, maxDelayMs: 5000, jitter: 1, deadlineMs: 60_000 };
+  t.is(retryDelayMs(full, 4, 0), 0);
+  t.is(retryDelayMs(full, 4, 0.5), 400);
+  t.is(retryDelayMs(full, 4, 0.999), 799);
+  t.is(retryDelayMs(full, 20, 0.5), 2500, "the cap applies before the jitter");
+});
+
+test("retries stop when the next delay would end past the deadline", async (t) => {
+  const clock = simulatedClock();
+  let calls = 0;
+  const deadlines: Array<[number, number]> = [];
+  const err = await t.throwsAsync(
+    withRetry(
+      { maxAttempts: 100, baseDelayMs: 100, maxDelayMs: 1000, jitter: 0, deadlineMs: 2000 },
+      async () => {
+        calls++;
+        throw new WoodsError("UNAVAILABLE", `attempt ${calls}`);
+      },
+      { sleep: clock.sleep, nowMs: clock.nowMs, onDeadline: (_e, attempt, elapsedMs) => deadlines.push([attempt, elapsedMs]) },
+    ),
+  );
+  // 100 + 200 + 400 + 800 = 1500 ms slept; the next delay (1000) would end at 2500 > 2000.
+  t.deepEqual(clock.delays, [100, 200, 400, 800]);
+  t.is(calls, 5);
+  t.is(err?.message, "attempt 5", "the last error is rethrown unchanged");
+  t.is((err as WoodsError).code, "UNAVAILABLE");
+  t.deepEqual(deadlines, [[5, 1500]]);
+});
+
+test("time spent inside attempts counts against the deadline", async (t) => {
+  const clock = simulatedClock();
+  let calls = 0;
+  await t.throwsAsync(
+    withRetry(
+      { maxAttempts: 100, baseDelayMs: 100, maxDelayMs: 100, jitter: 0, deadlineMs: 10_000 },
+      async () => {
+        calls++;
+        clock.advance(3000); // a request that timed out after 3 s
+        throw new WoodsError("TIMEOUT", "no answer");
+      },
+      { sleep: clock.sleep, nowMs: clock.nowMs },
+    ),
+  );
+  // Attempts end at 3000, 6100, 9200: a retry at 9200 + 100 = 9300 <= 10000 still runs; the 4th ends at 12300.
+  t.is(calls, 4);
+  t.true(clock.nowMs() <= 10_000 + 3000, "the last attempt began before the deadline");
+});
+
+test("a call that succeeds before the deadline returns its value", async (t) => {
+  const clock = simulatedClock();
+  let calls = 0;
+  const v = await withRetry(
+    { maxAttempts: 100, baseDelayMs: 500, maxDelayMs: 500, jitter: 0, deadlineMs: 2000 },
+    async () => {
+      calls++;
+      if (calls < 4) throw new WoodsError("UNAVAILABLE", "restarting");
+      return 42;
+    },
+    { sleep: clock.sleep, nowMs: clock.nowMs },
+  );
+  t.is(v, 42);
+  t.deepEqual(clock.delays, [500, 500, 500]);
+});
+
+test("without a deadline only maxAttempts bounds the retries", async (t) => {
+  const clock = simulatedClock();
+  let calls = 0;
+  await t.throwsAsync(
+    withRetry(
+      { maxAttempts: 6, baseDelayMs: 10_000, maxDelayMs: 10_000, jitter: 0 },
+      async () => {
+        calls++;
+        throw new WoodsError("UNAVAILABLE", "down");
+      },
+      { sleep: clock.sleep, nowMs: clock.nowMs },
+    ),
+  );
+  t.is(calls, 6);
+  t.is(clock.nowMs(), 50_000);
+});
+
+/** How many of 200 seeded clients give up on a namenode that answers UNAVAILABLE for `downMs`. */
+async function giveUpsDuringRestart(policy: RetryPolicy, downMs: number): Promise<number> {
+  let failures = 0;
+  for (let seed = 1; seed <= 200; seed++) {
+    const clock = simulatedClock();
+    try {
+      await withRetry(
+        policy,
+        async () => {
+          clock.advance(5); // a no-responders answer is quick
+          if (clock.nowMs() < downMs) throw new WoodsError("UNAVAILABLE", "no namenode");
+          return true;
+        },
+        { sleep: clock.sleep, nowMs: clock.nowMs, rng: seeded(seed) },
+      );
+    } catch {
+      failures++;
+    }
+  }
+  return failures;
+}
+
+test("with full jitter, 15 attempts within a 60 s deadline ride out a namenode down for 6 s", async (t) => {
+  const policy: RetryPolicy = { maxAttempts: 15, baseDelayMs: 100, maxDelayMs: 5000, jitter: 1, deadlineMs: 60_000 };
+  t.is(await giveUpsDuringRestart(policy, 6000), 0);
+});
+
+test("with full jitter, 8 attempts leave some clients giving up on a 4 s restart (why maxAttempts must be larger)", async (t) => {
+  // Full jitter can draw short delays: the sum of 7 delays is below 4 s for a real share of clients.
+  const policy: RetryPolicy = { maxAttempts: 8, baseDelayMs: 100, maxDelayMs: 5000, jitter: 1, deadlineMs: 60_000 };
+  t.true((await giveUpsDuringRestart(policy, 4000)) > 10);
+});
