@@ -9,6 +9,7 @@ import { handleClose } from "./handlers/close.js";
 import { handleAbort } from "./handlers/abort.js";
 import { handleRead } from "./handlers/read.js";
 import { handleIngest } from "./handlers/ingest.js";
+import { handleReplicate } from "./handlers/replicate.js";
 
 /** Subscribes every datanode verb; returns the subscriptions so stop() can drop them. */
 export function serveDatanode(ctx: DatanodeContext): Subscription[] {
@@ -21,5 +22,6 @@ export function serveDatanode(ctx: DatanodeContext): Subscription[] {
     serve(ctx.nc, s("abort"), datanodeRequests.abort, (req) => handleAbort(ctx, req), o("abort")),
     serve(ctx.nc, s("read"), datanodeRequests.read, (req) => handleRead(ctx, req), o("read")),
     serve(ctx.nc, s("ingest"), datanodeRequests.ingest, (req) => handleIngest(ctx, req), o("ingest")),
+    serve(ctx.nc, s("replicate"), datanodeRequests.replicate, (req) => handleReplicate(ctx, req), o("replicate")),
   ];
 }

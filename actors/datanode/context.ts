@@ -6,6 +6,7 @@ import type { Logger } from "../logger.js";
 import type { ChunkStore } from "./store.js";
 import type { ActiveWrites } from "./writes.js";
 import type { Reporter } from "./reports.js";
+import type { ReplicateJobs } from "./handlers/replicate.js";
 
 export interface DatanodeContext {
   id: string;
@@ -15,5 +16,7 @@ export interface DatanodeContext {
   store: ChunkStore;
   writes: ActiveWrites;
   reporter: Reporter;
+  /** Repair jobs this node runs as a source, and the highest namenode epoch seen. */
+  replications: ReplicateJobs;
   log: Logger;
 }

@@ -86,23 +86,43 @@ export class Heartbeat {
     await this.runCommands(Array.isArray(reply.commands) ? reply.commands : []);
   }
 
+  /**
+   * Carries out delete orders. `reason: "corrupt"` removes only the copy kept aside in
+   * `corrupt/` (a good copy at the same version, e.g. re-replicated here since, stays); any other
+   * reason removes the good copy and a corrupt one of that version too. Each order is reported
+   * as `removed` even when nothing was held, so the namenode stops asking.
+   */
   private async runCommands(commands: DatanodeCommand[]): Promise<void> {
     const { ctx } = this;
     const removed: { chunkId: string; version: number }[] = [];
+    const stillHeld: { id: string; version: number; sizeBytes: number }[] = [];
     for (const cmd of commands) {
       if (cmd?.type !== "delete" || typeof cmd.chunkId !== "string" || !CHUNK_ID_RE.test(cmd.chunkId) || !Number.isSafeInteger(cmd.version) || cmd.version < 1) {
         ctx.log.warn({ cmd }, "ignored a malformed or unknown namenode command");
         continue;
       }
+      const reason = typeof cmd.reason === "string" ? cmd.reason.slice(0, 64) : "deleted";
       try {
-        const held = await ctx.store.delete(cmd.chunkId, cmd.version);
-        // Reported even when not held, so the namenode stops asking.
-        removed.push({ chunkId: cmd.chunkId, version: cmd.version });
-        if (held) ctx.log.debug({ chunkId: cmd.chunkId, version: cmd.version }, `chunk ${cmd.chunkId} v${cmd.version} deleted on namenode order`);
+        const heldGood = reason === "corrupt" ? false : await ctx.store.delete(cmd.chunkId, cmd.version);
+        const heldCorrupt = await ctx.store.deleteCorrupt(cmd.chunkId, cmd.version);
+        const good = ctx.store.get(cmd.chunkId, cmd.version);
+        if (good) {
+          // Only the corrupt copy went; say again that the good one is here so the namenode keeps it.
+          stillHeld.push({ id: good.chunkId, version: good.version, sizeBytes: good.sizeBytes });
+        } else {
+          removed.push({ chunkId: cmd.chunkId, version: cmd.version });
+        }
+        if (heldGood || heldCorrupt) {
+          ctx.log.info(
+            { chunkId: cmd.chunkId, version: cmd.version, reason, corruptCopy: heldCorrupt },
+            `chunk ${cmd.chunkId} v${cmd.version} deleted on namenode order (${reason}${heldCorrupt ? ", corrupt copy" : ""})`,
+          );
+        }
       } catch (e) {
         ctx.log.warn({ err: e, chunkId: cmd.chunkId }, `could not delete chunk ${cmd.chunkId} v${cmd.version}`);
       }
     }
     if (removed.length > 0) announceRemoved(ctx, removed, "deleted on namenode order");
+    if (stillHeld.length > 0) void ctx.reporter.delta(stillHeld, []);
   }
 }

@@ -5,13 +5,17 @@ import { subjects } from "../../messages/index.js";
 import type { WoodsConfig } from "../../config/index.js";
 import { createLogger } from "../logger.js";
 import { connectNats } from "../connect.js";
+import { publishEvent } from "../events.js";
 import { ChunkStore } from "./store.js";
 import { ActiveWrites } from "./writes.js";
 import { Reporter } from "./reports.js";
 import { Heartbeat } from "./heartbeat.js";
 import { LoadSampler } from "./load-sampler.js";
 import { serveDatanode } from "./actor.js";
-import { announceRemoved } from "./announce.js";
+import { announceCorrupt, announceDirFailed } from "./announce.js";
+import { ReplicateJobs } from "./handlers/replicate.js";
+import { Scrubber } from "./scrubber.js";
+import { DirChecker } from "./dir-check.js";
 import type { DatanodeContext } from "./context.js";
 
 export interface DatanodeHandle {
@@ -32,8 +36,12 @@ export async function runDatanode(opts: { id: string; dirs: string[]; config: Wo
     reserveBytes: config.datanode.reserveBytes,
     readMaxBytes: config.frameSizeBytes,
     log,
+    // Before the context exists (the startup scan) the full report carries what was found.
     onCorrupt: (c, reason) => {
-      if (ctxRef) announceRemoved(ctxRef, [{ chunkId: c.chunkId, version: c.version }], `corrupt: ${reason}`);
+      if (ctxRef) announceCorrupt(ctxRef, c, reason);
+    },
+    onDirFailed: (dir, reason, lost) => {
+      if (ctxRef) announceDirFailed(ctxRef, dir, reason, lost);
     },
   });
   await store.init();
@@ -53,6 +61,7 @@ export async function runDatanode(opts: { id: string; dirs: string[]; config: Wo
     pageMaxChunks: config.datanode.reportPageMaxChunks,
     requestTimeoutMs: config.client.requestTimeoutMs,
     snapshot: () => store.list().map((c) => ({ id: c.chunkId, version: c.version, sizeBytes: c.sizeBytes })),
+    corruptSnapshot: () => store.listCorrupt().map((c) => ({ id: c.chunkId, version: c.version, reason: c.reason })),
     newReportId: () => `${id}-${randomUUID()}`,
   });
   const writes = new ActiveWrites({
@@ -61,11 +70,28 @@ export async function runDatanode(opts: { id: string; dirs: string[]; config: Wo
     log,
     nodeId: id,
   });
-  const ctx: DatanodeContext = { id, nc, subj, config, store, writes, reporter, log };
+  const ctx: DatanodeContext = { id, nc, subj, config, store, writes, reporter, replications: new ReplicateJobs(), log };
   ctxRef = ctx;
   const subs = serveDatanode(ctx);
   const heartbeat = new Heartbeat(ctx, new LoadSampler(), Date.now());
   heartbeat.start();
+  for (const c of store.listCorrupt()) {
+    publishEvent(nc, subj, "chunk.corrupt", id, { dn: id, chunkId: c.chunkId, version: c.version, reason: c.reason, atStartup: true });
+  }
+  for (const d of store.dirStates().filter((x) => x.failed)) {
+    publishEvent(nc, subj, "datanode.dir.failed", id, { dn: id, dir: d.path, reason: "unusable at startup", chunks: 0 });
+  }
+  const scrubber = new Scrubber({
+    store,
+    log,
+    bytesPerSecond: config.datanode.scrubBytesPerSecond,
+    intervalMs: config.datanode.scrubIntervalMs,
+    maxSliceBytes: config.frameSizeBytes,
+    blockSizeBytes: config.datanode.blockSizeBytes,
+  });
+  scrubber.start();
+  const dirChecker = new DirChecker({ store, intervalMs: config.datanode.dirCheckIntervalMs, log });
+  dirChecker.start();
 
   void (async () => {
     for await (const s of nc.status()) {
@@ -86,6 +112,7 @@ export async function runDatanode(opts: { id: string; dirs: string[]; config: Wo
       stopping ??= (async () => {
         heartbeat.stop();
         for (const s of subs) s.unsubscribe();
+        await Promise.all([scrubber.stop(), dirChecker.stop()]);
         await writes.abortAll();
         // Reports still queued are dropped: the next start sends a full report anyway.
         await nc.drain().catch(() => nc.close());

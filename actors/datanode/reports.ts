@@ -14,6 +14,13 @@ export interface ReportedChunk {
   sizeBytes: number;
 }
 
+/** A replica found corrupt and kept aside, as the namenode hears of it. */
+export interface ReportedCorrupt {
+  id: string;
+  version: number;
+  reason: string;
+}
+
 export interface ReporterOptions {
   id: string;
   nc: NatsConnection;
@@ -23,6 +30,8 @@ export interface ReporterOptions {
   requestTimeoutMs: number;
   /** Snapshot of every chunk held, taken when a full report starts. */
   snapshot: () => ReportedChunk[];
+  /** Snapshot of every corrupt replica kept aside, sent with the full report. */
+  corruptSnapshot?: () => ReportedCorrupt[];
   /** Unique id for each full report (pages of one report share it). */
   newReportId: () => string;
 }
@@ -46,13 +55,17 @@ export class Reporter {
     this.needFull = true;
   }
 
-  /** Queues a delta; skipped when a full report is pending anyway (it will carry the same facts). */
-  delta(chunks: ReportedChunk[], removed: { id: string; version: number }[]): Promise<void> {
-    if (chunks.length === 0 && removed.length === 0) return this.queue;
+  /**
+   * Queues a delta; skipped when a full report is pending anyway (it will carry the same facts).
+   * A replica found corrupt appears in both `removed` (it left the good set) and `corrupt`.
+   */
+  delta(chunks: ReportedChunk[], removed: { id: string; version: number }[], corrupt: ReportedCorrupt[] = []): Promise<void> {
+    if (chunks.length === 0 && removed.length === 0 && corrupt.length === 0) return this.queue;
     return this.enqueue(async () => {
       if (this.needFull) return;
       try {
-        await this.send({ full: false, reportId: this.opts.newReportId(), page: 0, last: true, chunks, removed });
+        const body = { full: false, reportId: this.opts.newReportId(), page: 0, last: true, chunks, removed };
+        await this.send(corrupt.length > 0 ? { ...body, corrupt } : body);
       } catch (e) {
         this.needFull = true;
         this.opts.log.debug({ err: e }, "delta report failed; a full report will follow");
@@ -67,15 +80,22 @@ export class Reporter {
       // Cleared before the snapshot so deltas queued while the pages go out are sent after them.
       this.needFull = false;
       const all = this.opts.snapshot();
+      const corrupt = this.opts.corruptSnapshot?.() ?? [];
       const reportId = this.opts.newReportId();
-      const pages = Math.max(1, Math.ceil(all.length / this.opts.pageMaxChunks));
+      const per = this.opts.pageMaxChunks;
+      const pages = Math.max(1, Math.ceil(all.length / per), Math.ceil(corrupt.length / per));
       try {
         for (let page = 0; page < pages; page++) {
-          const chunks = all.slice(page * this.opts.pageMaxChunks, (page + 1) * this.opts.pageMaxChunks);
-          await this.send({ full: true, reportId, page, last: page === pages - 1, chunks, removed: [] });
+          const chunks = all.slice(page * per, (page + 1) * per);
+          const bad = corrupt.slice(page * per, (page + 1) * per);
+          const body = { full: true, reportId, page, last: page === pages - 1, chunks, removed: [] };
+          await this.send(bad.length > 0 ? { ...body, corrupt: bad } : body);
         }
         ok = true;
-        this.opts.log.info({ chunks: all.length, pages, reportId }, `${this.opts.id} sent a full report of ${all.length} chunks in ${pages} pages`);
+        this.opts.log.info(
+          { chunks: all.length, corrupt: corrupt.length, pages, reportId },
+          `${this.opts.id} sent a full report of ${all.length} chunks (${corrupt.length} corrupt kept aside) in ${pages} pages`,
+        );
       } catch (e) {
         this.needFull = true;
         this.opts.log.debug({ err: e }, "full report failed; will retry after the next heartbeat");

@@ -1,11 +1,13 @@
 /**
  * The disk engine of a datanode: committed chunk files in one or more data dirs, writers that
- * stream a chunk into a temp file and commit it atomically, verified ranged reads, deletes and
- * the startup scan. No NATS here.
+ * stream a chunk into a temp file and commit it atomically, verified ranged and whole-chunk
+ * reads, deletes, corrupt replicas kept aside, data dir probes and failures, and the startup
+ * scan. No NATS here.
  */
 import { constants as fsc, promises as fsp, writeSync, type Stats } from "node:fs";
 import { join } from "node:path";
 import { randomBytes } from "node:crypto";
+import { crc32 } from "node:zlib";
 import { WoodsError, toWoodsError, chunkChecksum } from "../../messages/index.js";
 import type { Logger } from "../logger.js";
 import { assert } from "../lifecycle.js";
@@ -29,6 +31,15 @@ const CHUNKS_DIR = "chunks";
 const TMP_DIR = "tmp";
 /** Where files that failed verification are moved: out of service, kept for a human to inspect. */
 const CORRUPT_DIR = "corrupt";
+/** Probe files start with a dot so neither the chunk scan nor a human mistakes them for chunks. */
+const PROBE_NAME = ".woods-probe";
+/** A probe of a data dir that has not finished after this long means the disk hangs: the dir is failed. */
+export const DIR_PROBE_TIMEOUT_MS = 30_000;
+/** Longest failure reason kept per corrupt replica (the report schema allows 512 characters). */
+const REASON_MAX_CHARS = 500;
+
+/** System error codes that mean the data dir itself is broken, not the one file or the free space. */
+const DIR_FAULT_CODES = new Set(["EIO", "EROFS", "ENOTDIR", "EPERM", "EACCES", "ENXIO", "ENODEV", "ESTALE"]);
 
 // O_NOFOLLOW so a symlink planted in a data dir can never redirect a read or write elsewhere.
 const READ_FLAGS = fsc.O_RDONLY | (fsc.O_NOFOLLOW ?? 0);
@@ -42,6 +53,14 @@ export interface StoredChunk {
   /** Size of the file on disk (data + trailer). */
   fileBytes: number;
   dir: string;
+}
+
+/** A replica taken out of service because it failed verification; its file sits in `<dir>/corrupt/`. */
+export interface CorruptReplica {
+  chunkId: string;
+  version: number;
+  dir: string;
+  reason: string;
 }
 
 export interface DirUsage {
@@ -72,6 +91,23 @@ export interface StoreOptions {
   statfs?: (dir: string) => Promise<{ capacityBytes: number; availableBytes: number; device: number }>;
   /** Called when a replica is found corrupt and taken out of service. */
   onCorrupt?: (chunk: StoredChunk, reason: string) => void;
+  /** Called when a data dir is marked failed; `lost` are the replicas (good or corrupt) that were in it. */
+  onDirFailed?: (dir: string, reason: string, lost: { chunkId: string; version: number }[]) => void;
+}
+
+/** The system error code (`EIO`, `ENOENT`…) behind an error, looking through WoodsError causes. */
+export function systemErrorCode(e: unknown): string | undefined {
+  for (let cur = e as { code?: unknown; cause?: unknown } | undefined, depth = 0; cur && depth < 4; depth++) {
+    if (typeof cur.code === "string" && /^E[A-Z0-9]+$/.test(cur.code)) return cur.code;
+    cur = cur.cause as typeof cur;
+  }
+  return undefined;
+}
+
+/** Whether an error from a file operation means the data dir has failed (never ENOSPC: a full disk is not a broken one). */
+export function isDirFault(e: unknown): boolean {
+  const code = systemErrorCode(e);
+  return code !== undefined && DIR_FAULT_CODES.has(code);
 }
 
 async function defaultStatfs(dir: string): Promise<{ capacityBytes: number; availableBytes: number; device: number }> {
@@ -82,6 +118,8 @@ async function defaultStatfs(dir: string): Promise<{ capacityBytes: number; avai
 interface DataDir {
   path: string;
   failed: boolean;
+  /** Bytes promised to writes in progress here, so concurrent writes do not overcommit the free space. */
+  reservedBytes: number;
 }
 
 /** A chunk being written: frames in order, then close() or abort(). */
@@ -103,12 +141,14 @@ export class ChunkStore {
   private readonly index = new Map<string, Map<number, StoredChunk>>();
   /** `chunkId_vN` of writes in progress, so two writers never race for one final name. */
   private readonly writing = new Set<string>();
+  /** `chunkId_vN` → replica kept aside in `corrupt/`, until the namenode orders its delete. */
+  private readonly corrupt = new Map<string, CorruptReplica>();
 
   constructor(opts: StoreOptions) {
     assert(opts.dirs.length > 0, "a datanode needs at least one data dir");
     this.opts = opts;
     this.log = opts.log;
-    this.dirs = opts.dirs.map((path) => ({ path, failed: false }));
+    this.dirs = opts.dirs.map((path) => ({ path, failed: false, reservedBytes: 0 }));
   }
 
   /** Creates `chunks/`, `tmp/` and `corrupt/` in every data dir; a dir that cannot be created is marked failed. */
@@ -138,6 +178,26 @@ export class ChunkStore {
     return out;
   }
 
+  /** Every replica kept aside as corrupt, for full reports. */
+  listCorrupt(): CorruptReplica[] {
+    return [...this.corrupt.values()];
+  }
+
+  /** The corrupt copy of `chunkId` at `version`, if one is kept aside. */
+  getCorrupt(chunkId: string, version: number): CorruptReplica | undefined {
+    return this.corrupt.get(chunkFileName(chunkId, version));
+  }
+
+  /** Whether data dir `path` has been marked failed. */
+  isDirFailed(path: string): boolean {
+    return this.dirs.find((d) => d.path === path)?.failed ?? true;
+  }
+
+  /** Data dirs and whether each has failed. */
+  dirStates(): { path: string; failed: boolean }[] {
+    return this.dirs.map((d) => ({ path: d.path, failed: d.failed }));
+  }
+
   /** The chunk `chunkId` at `version` (or its highest version), if held. */
   get(chunkId: string, version?: number): StoredChunk | undefined {
     const versions = this.index.get(chunkId);
@@ -154,10 +214,12 @@ export class ChunkStore {
    */
   async scan(): Promise<StoredChunk[]> {
     this.index.clear();
+    this.corrupt.clear();
     for (const d of this.dirs) {
       if (d.failed) continue;
       try {
         await this.cleanTemp(d);
+        await this.scanCorruptDir(d);
         await this.scanDir(d);
       } catch (e) {
         d.failed = true;
@@ -172,6 +234,15 @@ export class ChunkStore {
     for (const name of await fsp.readdir(tmp)) {
       await fsp.rm(join(tmp, name), { force: true, recursive: true });
       this.log.info({ dir: d.path, file: name }, `removed leftover temp file ${name} from ${d.path}`);
+    }
+  }
+
+  /** Replicas quarantined by an earlier run stay known (and reported) until the namenode orders them deleted. */
+  private async scanCorruptDir(d: DataDir): Promise<void> {
+    for (const name of await fsp.readdir(join(d.path, CORRUPT_DIR))) {
+      const parsed = parseChunkFileName(name);
+      if (!parsed) continue;
+      this.corrupt.set(name, { ...parsed, dir: d.path, reason: "kept in corrupt/ by an earlier run" });
     }
   }
 
@@ -215,6 +286,7 @@ export class ChunkStore {
         const reason = (e as Error).message;
         this.log.warn({ file: path, reason }, `chunk file ${path} is corrupt (${reason}); moved out of service`);
         await this.quarantine(d.path, name);
+        this.corrupt.set(name, { ...parsed, dir: d.path, reason: reason.slice(0, REASON_MAX_CHARS) });
       }
     }
   }
@@ -248,6 +320,11 @@ export class ChunkStore {
     let capacityBytes = 0;
     let availableBytes = 0;
     for (const d of this.dirs) {
+      if (d.failed) {
+        // A failed dir offers nothing; statfs on it may hang or lie, so do not ask.
+        dirs.push({ path: d.path, capacityBytes: 0, availableBytes: 0, failed: true });
+        continue;
+      }
       try {
         const s = await statfs(d.path);
         const available = Math.max(0, s.availableBytes - this.opts.reserveBytes);
@@ -267,16 +344,24 @@ export class ChunkStore {
     return { capacityBytes, availableBytes, usedBytes, dirs };
   }
 
-  /** The usable data dir with the most available space, or NO_SPACE when none has room for `needBytes`. */
-  private async pickDir(needBytes: number): Promise<string> {
+  /**
+   * The usable data dir with the most space not yet promised to writes in progress, or NO_SPACE
+   * when none has room for `needBytes`.
+   */
+  private async pickDir(needBytes: number): Promise<DataDir> {
     const { dirs } = await this.usage();
-    let best: DirUsage | undefined;
-    for (const d of dirs) if (!d.failed && (!best || d.availableBytes > best.availableBytes)) best = d;
-    if (!best) throw new WoodsError("IO", "no usable data dir");
-    if (best.availableBytes < needBytes) {
-      throw new WoodsError("NO_SPACE", `no data dir has ${needBytes} bytes free (best: ${best.path} with ${best.availableBytes})`);
+    let best: { dir: DataDir; free: number } | undefined;
+    for (const u of dirs) {
+      const dir = this.dirs.find((d) => d.path === u.path);
+      if (!dir || dir.failed || u.failed) continue;
+      const free = u.availableBytes - dir.reservedBytes;
+      if (!best || free > best.free) best = { dir, free };
     }
-    return best.path;
+    if (!best) throw new WoodsError("IO", "every data dir has failed");
+    if (best.free < needBytes) {
+      throw new WoodsError("NO_SPACE", `no data dir has ${needBytes} bytes free (best: ${best.dir.path} with ${best.free})`);
+    }
+    return best.dir;
   }
 
   /** Opens a writer for a new chunk replica of at most `maxSizeBytes` bytes. */
@@ -288,22 +373,56 @@ export class ChunkStore {
     if (this.get(chunkId, version)) throw new WoodsError("EXISTS", `chunk ${chunkId} v${version} is already stored here`);
     if (this.writing.has(key)) throw new WoodsError("EXISTS", `chunk ${chunkId} v${version} is already being written here`);
     this.writing.add(key);
+    const needBytes = chunkFileBytes(maxSizeBytes, this.opts.blockSizeBytes);
     try {
-      const dir = await this.pickDir(chunkFileBytes(maxSizeBytes, this.opts.blockSizeBytes));
-      const rand = this.opts.randomHex?.() ?? randomBytes(8).toString("hex");
-      const tempPath = join(dir, TMP_DIR, tempFileName(chunkId, version, rand));
-      const fh = await fsp.open(tempPath, CREATE_FLAGS, 0o644);
-      return new FileChunkWriter(this, { chunkId, version, maxSizeBytes, dir, tempPath, fh, blockSizeBytes: this.opts.blockSizeBytes });
+      // A dir whose temp file cannot be created is failed; the next healthiest one gets the chunk.
+      for (;;) {
+        const dir = await this.pickDir(needBytes);
+        const rand = this.opts.randomHex?.() ?? randomBytes(8).toString("hex");
+        const tempPath = join(dir.path, TMP_DIR, tempFileName(chunkId, version, rand));
+        let fh: fsp.FileHandle;
+        try {
+          fh = await fsp.open(tempPath, CREATE_FLAGS, 0o644);
+        } catch (e) {
+          if (isDirFault(e) || systemErrorCode(e) === "ENOENT") {
+            await this.markDirFailed(dir.path, `cannot create a temp file: ${(e as Error).message}`);
+            continue;
+          }
+          throw e;
+        }
+        dir.reservedBytes += needBytes;
+        return new FileChunkWriter(this, {
+          chunkId,
+          version,
+          maxSizeBytes,
+          dir: dir.path,
+          tempPath,
+          fh,
+          blockSizeBytes: this.opts.blockSizeBytes,
+          reservedBytes: needBytes,
+        });
+      }
     } catch (e) {
       this.writing.delete(key);
       throw toWoodsError(e, "IO");
     }
   }
 
-  /** Called by a writer when it ends, committed or not. */
-  writerDone(chunkId: string, version: number, committed?: StoredChunk): void {
-    this.writing.delete(chunkFileName(chunkId, version));
-    if (committed) this.addToIndex(committed);
+  /** Called by a writer when it ends, committed or not. Returns false when the chunk's dir failed meanwhile. */
+  writerDone(init: { chunkId: string; version: number; dir: string; reservedBytes: number }, committed?: StoredChunk): boolean {
+    this.writing.delete(chunkFileName(init.chunkId, init.version));
+    const dir = this.dirs.find((d) => d.path === init.dir);
+    if (dir) dir.reservedBytes = Math.max(0, dir.reservedBytes - init.reservedBytes);
+    if (!committed) return true;
+    // A chunk committed into a dir that failed meanwhile is lost with the dir, not served.
+    if (!dir || dir.failed) return false;
+    this.addToIndex(committed);
+    return true;
+  }
+
+  /** Notes an I/O error on a file in `dir`; a dir fault (EIO, EROFS, ENOTDIR…) marks the dir failed. */
+  async noteIoError(dir: string, e: unknown, what: string): Promise<void> {
+    if (isDirFault(e)) await this.markDirFailed(dir, `${what}: ${(e as Error).message}`);
   }
 
   /**
@@ -344,18 +463,85 @@ export class ChunkStore {
         await fh.close();
       }
     } catch (e) {
-      const err = toWoodsError(e, "IO");
-      // A vanished, truncated or damaged file must not be served again.
-      if (err.code === "CHECKSUM" || err.code === "NOT_FOUND") await this.markCorrupt(c, err.message);
-      throw err.code === "NOT_FOUND" ? new WoodsError("CHECKSUM", `chunk ${chunkId} file is missing`, { cause: e }) : err;
+      throw await this.readFailed(c, e);
     }
   }
 
-  private async markCorrupt(c: StoredChunk, reason: string): Promise<void> {
+  /**
+   * Streams a whole committed chunk in verified slices of about `sliceBytes` (rounded to whole
+   * blocks): every block CRC, then the whole-chunk CRC against the footer and the index. A
+   * mismatch, truncation or bad footer takes the replica out of service and throws CHECKSUM;
+   * a dir fault marks the dir failed and throws IO. Used by the scrubber and by `replicate`.
+   */
+  async *readVerified(c: StoredChunk, sliceBytes: number): AsyncGenerator<Buffer, void, undefined> {
+    let fh: fsp.FileHandle | undefined;
+    try {
+      fh = await fsp.open(join(c.dir, CHUNKS_DIR, chunkFileName(c.chunkId, c.version)), READ_FLAGS);
+      const st = await fh.stat();
+      if (st.size !== c.fileBytes) throw new WoodsError("CHECKSUM", `chunk file is ${st.size} bytes, was ${c.fileBytes} when stored`);
+      const footerBuf = Buffer.alloc(FOOTER_BYTES);
+      await readFully(fh, footerBuf, c.fileBytes - FOOTER_BYTES);
+      const footer = parseFooter(footerBuf, c.fileBytes);
+      if (footer.dataLength !== c.sizeBytes || chunkChecksum(footer.dataCrc) !== c.checksum) {
+        throw new WoodsError("CHECKSUM", `chunk footer says ${footer.dataLength} bytes ${chunkChecksum(footer.dataCrc)}, stored as ${c.sizeBytes} bytes ${c.checksum}`);
+      }
+      const blockSize = footer.blockSizeBytes;
+      const table = Buffer.allocUnsafe(c.fileBytes - FOOTER_BYTES - c.sizeBytes);
+      await readFully(fh, table, c.sizeBytes);
+      const slice = Math.max(1, Math.floor(sliceBytes / blockSize)) * blockSize;
+      let crc = 0;
+      for (let at = 0; at < c.sizeBytes; at += slice) {
+        const span = Buffer.allocUnsafe(Math.min(slice, c.sizeBytes - at));
+        await readFully(fh, span, at);
+        const firstBlock = at / blockSize;
+        const spanTable = table.subarray(firstBlock * BLOCK_CRC_BYTES, (firstBlock + Math.ceil(span.length / blockSize)) * BLOCK_CRC_BYTES);
+        const bad = firstBadBlock(span, spanTable, firstBlock, blockSize);
+        if (bad >= 0) throw new WoodsError("CHECKSUM", `chunk ${c.chunkId} v${c.version} block ${bad} does not match its CRC`);
+        crc = crc32(span, crc);
+        yield span;
+      }
+      if ((crc >>> 0) !== footer.dataCrc) {
+        throw new WoodsError("CHECKSUM", `chunk ${c.chunkId} v${c.version} data has ${chunkChecksum(crc)}, its footer says ${chunkChecksum(footer.dataCrc)}`);
+      }
+    } catch (e) {
+      throw await this.readFailed(c, e);
+    } finally {
+      await fh?.close().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Decides what a failed read of `c` means: a damaged, truncated or vanished file is corrupt
+   * (out of service, CHECKSUM); a broken dir fails the whole dir (IO). Returns the error to throw.
+   */
+  private async readFailed(c: StoredChunk, e: unknown): Promise<WoodsError> {
+    const err = toWoodsError(e, "IO");
+    if (isDirFault(e)) {
+      await this.markDirFailed(c.dir, `reading chunk ${c.chunkId} failed: ${err.message}`);
+      return new WoodsError("IO", `chunk ${c.chunkId} v${c.version} is on failed data dir ${c.dir}`, { cause: e });
+    }
+    if (err.code === "NOT_FOUND") {
+      // A missing file in a healthy dir is a lost replica; a missing dir is a failed disk.
+      const reason = await this.probeDir(c.dir, { write: false });
+      if (reason) {
+        await this.markDirFailed(c.dir, reason);
+        return new WoodsError("IO", `chunk ${c.chunkId} v${c.version} is on failed data dir ${c.dir}`, { cause: e });
+      }
+      await this.markCorrupt(c, "chunk file is missing");
+      return new WoodsError("CHECKSUM", `chunk ${c.chunkId} file is missing`, { cause: e });
+    }
+    if (err.code === "CHECKSUM") await this.markCorrupt(c, err.message);
+    return err;
+  }
+
+  /** Takes a replica out of service: out of the index, its file into `corrupt/`, kept until ordered deleted. */
+  async markCorrupt(c: StoredChunk, reason: string): Promise<void> {
     if (this.get(c.chunkId, c.version) !== c) return;
     this.removeFromIndex(c.chunkId, c.version);
     this.log.warn({ chunkId: c.chunkId, version: c.version, dir: c.dir, reason }, `chunk ${c.chunkId} v${c.version} became corrupt: ${reason}`);
-    await this.quarantine(c.dir, chunkFileName(c.chunkId, c.version));
+    const name = chunkFileName(c.chunkId, c.version);
+    await this.quarantine(c.dir, name);
+    this.corrupt.set(name, { chunkId: c.chunkId, version: c.version, dir: c.dir, reason: reason.slice(0, REASON_MAX_CHARS) });
     this.opts.onCorrupt?.(c, reason);
   }
 
@@ -371,10 +557,107 @@ export class ChunkStore {
     } catch (e) {
       if ((e as { code?: string }).code !== "ENOENT") {
         this.addToIndex(c);
+        await this.noteIoError(c.dir, e, `deleting chunk ${chunkId} failed`);
         throw toWoodsError(e, "IO");
       }
     }
     return true;
+  }
+
+  /** Deletes the corrupt copy of a replica kept aside; returns whether one was kept. */
+  async deleteCorrupt(chunkId: string, version: number): Promise<boolean> {
+    const name = chunkFileName(chunkId, version);
+    const kept = this.corrupt.get(name);
+    if (!kept) return false;
+    try {
+      await fsp.unlink(join(kept.dir, CORRUPT_DIR, name));
+    } catch (e) {
+      // On a failed dir the copy is as good as gone; anything else is retried on the next order.
+      if (systemErrorCode(e) !== "ENOENT" && !this.isDirFailed(kept.dir)) throw toWoodsError(e, "IO");
+    }
+    this.corrupt.delete(name);
+    return true;
+  }
+
+  /**
+   * Probes data dir `path`: it and its subdirs are still directories and (with `write`) a small
+   * file can be created, written, fsynced and removed in each. Returns why it failed, or undefined.
+   */
+  async probeDir(path: string, opts: { write: boolean } = { write: true }): Promise<string | undefined> {
+    try {
+      for (const sub of ["", CHUNKS_DIR, TMP_DIR, CORRUPT_DIR]) {
+        const p = join(path, sub);
+        const st = await fsp.lstat(p);
+        if (!st.isDirectory()) return `${p} is no longer a directory`;
+      }
+      if (!opts.write) return undefined;
+      const rand = this.opts.randomHex?.() ?? randomBytes(8).toString("hex");
+      for (const sub of ["", TMP_DIR, CHUNKS_DIR]) {
+        const probe = join(path, sub, `${PROBE_NAME}-${rand}`);
+        const fh = await fsp.open(probe, CREATE_FLAGS, 0o644);
+        try {
+          await fh.write(Buffer.from("woods probe\n"));
+          // One fsync per dir is enough to see a disk that no longer takes writes.
+          if (sub === "") await fh.sync();
+        } finally {
+          await fh.close().catch(() => undefined);
+        }
+        await fsp.unlink(probe);
+      }
+      return undefined;
+    } catch (e) {
+      const code = systemErrorCode(e);
+      // A full disk is not a failed one: it is reported through its free space instead.
+      if (code === "ENOSPC" || code === "EDQUOT") return undefined;
+      return `probe failed: ${(e as Error).message}`;
+    }
+  }
+
+  /** Probes every healthy data dir (bounded by DIR_PROBE_TIMEOUT_MS each) and fails the ones that do not pass. */
+  async checkDirs(timeoutMs = DIR_PROBE_TIMEOUT_MS): Promise<void> {
+    await Promise.all(
+      this.dirs
+        .filter((d) => !d.failed)
+        .map(async (d) => {
+          let timer: NodeJS.Timeout | undefined;
+          const timeout = new Promise<string>((resolve) => {
+            timer = setTimeout(() => resolve(`probe did not finish within ${timeoutMs} ms`), timeoutMs);
+            timer.unref();
+          });
+          const reason = await Promise.race([this.probeDir(d.path), timeout]);
+          clearTimeout(timer);
+          if (reason) await this.markDirFailed(d.path, reason);
+        }),
+    );
+  }
+
+  /**
+   * Marks a data dir failed: no new chunks go there, its replicas (good and corrupt) leave the
+   * index and are handed to `onDirFailed` so the namenode re-replicates them. Failed stays failed
+   * until the datanode restarts (a flapping disk must not take chunks back and forth).
+   */
+  async markDirFailed(path: string, reason: string): Promise<void> {
+    const d = this.dirs.find((x) => x.path === path);
+    if (!d || d.failed) return;
+    d.failed = true;
+    const lost: { chunkId: string; version: number }[] = [];
+    for (const c of this.list()) {
+      if (c.dir !== path) continue;
+      this.removeFromIndex(c.chunkId, c.version);
+      lost.push({ chunkId: c.chunkId, version: c.version });
+    }
+    for (const [name, k] of this.corrupt) {
+      if (k.dir !== path) continue;
+      this.corrupt.delete(name);
+      if (!lost.some((l) => l.chunkId === k.chunkId && l.version === k.version)) lost.push({ chunkId: k.chunkId, version: k.version });
+    }
+    const healthy = this.dirs.filter((x) => !x.failed).length;
+    this.log.error(
+      { dir: path, reason, lost: lost.length, healthyDirs: healthy },
+      `data dir ${path} became failed (${reason}); ${lost.length} replicas lost with it, ${healthy} healthy dirs left`,
+    );
+    if (healthy === 0) this.log.error(`every data dir has failed; this datanode now reports no capacity and serves nothing`);
+    this.opts.onDirFailed?.(path, reason, lost);
   }
 }
 
@@ -407,6 +690,8 @@ interface WriterInit {
   tempPath: string;
   fh: fsp.FileHandle;
   blockSizeBytes: number;
+  /** Space promised to this write in its dir; given back when it ends. */
+  reservedBytes: number;
 }
 
 class FileChunkWriter implements ChunkWriter {
@@ -457,6 +742,7 @@ class FileChunkWriter implements ChunkWriter {
       } catch (e) {
         const err = toWoodsError(e, "IO");
         await this.fail(err);
+        await this.store.noteIoError(this.init.dir, e, `writing chunk ${this.chunkId} failed`);
         throw err;
       }
       this.crcs.update(bytes);
@@ -479,6 +765,7 @@ class FileChunkWriter implements ChunkWriter {
       }
       const { fh, dir, tempPath } = this.init;
       const finalName = chunkFileName(this.chunkId, this.version);
+      if (this.store.isDirFailed(dir)) throw await this.fail(new WoodsError("IO", `data dir ${dir} failed while chunk ${this.chunkId} was being written`));
       try {
         const trailer = buildTrailer({
           dataLength: sizeBytes,
@@ -494,10 +781,12 @@ class FileChunkWriter implements ChunkWriter {
         await fsp.rename(tempPath, join(dir, CHUNKS_DIR, finalName));
         await syncDir(join(dir, CHUNKS_DIR));
       } catch (e) {
-        throw await this.fail(toWoodsError(e, "IO"));
+        const err = await this.fail(toWoodsError(e, "IO"));
+        await this.store.noteIoError(dir, e, `committing chunk ${this.chunkId} failed`);
+        throw err;
       }
       this.ended = new WoodsError("BAD_REQUEST", `chunk ${this.chunkId} v${this.version} is already committed`);
-      this.store.writerDone(this.chunkId, this.version, {
+      const indexed = this.store.writerDone(this.init, {
         chunkId: this.chunkId,
         version: this.version,
         sizeBytes,
@@ -505,6 +794,7 @@ class FileChunkWriter implements ChunkWriter {
         fileBytes: chunkFileBytes(sizeBytes, this.init.blockSizeBytes),
         dir,
       });
+      if (!indexed) throw new WoodsError("IO", `data dir ${dir} failed while chunk ${this.chunkId} was being committed`);
       return { sizeBytes, checksum: actual };
     } finally {
       this.busy = false;
@@ -522,7 +812,7 @@ class FileChunkWriter implements ChunkWriter {
     this.ended = err;
     await this.init.fh.close().catch(() => undefined);
     await fsp.rm(this.init.tempPath, { force: true }).catch(() => undefined);
-    this.store.writerDone(this.chunkId, this.version);
+    this.store.writerDone(this.init);
     return err;
   }
 }

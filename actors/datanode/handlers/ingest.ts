@@ -12,7 +12,12 @@ export async function handleIngest(ctx: DatanodeContext, req: DatanodeRequest<"i
     throw new WoodsError("TOO_LARGE", `sizeBytes ${req.sizeBytes} exceeds chunkSizeBytes ${ctx.config.chunkSizeBytes}`);
   }
   const held = ctx.store.get(req.chunkId, req.version);
-  if (held && held.sizeBytes === req.sizeBytes && held.checksum === req.checksum) return { sizeBytes: held.sizeBytes, checksum: held.checksum };
+  if (held && held.sizeBytes === req.sizeBytes && held.checksum === req.checksum) {
+    // Already here (a retried ingest, or a repair to a node the namenode did not know held it):
+    // succeed, and tell the namenode again so it learns the location.
+    announceStored(ctx, { chunkId: held.chunkId, version: held.version, sizeBytes: held.sizeBytes, checksum: held.checksum });
+    return { sizeBytes: held.sizeBytes, checksum: held.checksum };
+  }
   const w = ctx.writes.add(req.chunkId, req.version, "ingest");
   let result: DatanodeReplies["ingest"] | undefined;
   let failure: unknown;
