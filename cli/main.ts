@@ -75,11 +75,29 @@ export function buildProgram(): Command {
     .option("--chunk-size <size>", "chunk size (1MiB, 64MiB or plain bytes)", "64MiB")
     .option("--port <p>", "NATS client port", intArg("--port", 1, 65535), 4222)
     .option("--detach", "return once the cluster is up, leaving it running")
+    .option("--config <file>", "YAML file whose keys are merged into the cluster's <dir>/woods.yaml (e.g. short timers for tests)")
+    .option("--dirs-per-datanode <n>", "data dirs per datanode (dnX/d1, dnX/d2, ...)", intArg("--dirs-per-datanode", 1, 16), 1)
+    .addHelpText(
+      "after",
+      "\nThe namenode and datanodes read <dir>/woods.yaml, written here from the flags; keys of --config FILE\n" +
+        "override them (nats.url excepted). Pass --config again when bringing the same dir up later.",
+    )
     .action(
-      action(async (o: { dir: string; datanodes: number; replication: number; chunkSize: string; port: number; detach?: boolean }) => {
+      action(async (o: { dir: string; datanodes: number; replication: number; chunkSize: string; port: number; detach?: boolean; dirsPerDatanode: number }, cmd: Command) => {
         const chunkSizeBytes = await sizeArg(o.chunkSize);
+        // `--config` is also a global option, which commander fills first.
+        const extraConfigFile = (cmd.optsWithGlobals() as { config?: string }).config;
         const { clusterUp, clusterDown, clusterStatus } = await import("./cluster/commands.js");
-        await clusterUp({ dir: o.dir, datanodes: o.datanodes, replication: o.replication, chunkSizeBytes, port: o.port, detach: !!o.detach });
+        await clusterUp({
+          dir: o.dir,
+          datanodes: o.datanodes,
+          replication: o.replication,
+          chunkSizeBytes,
+          port: o.port,
+          detach: !!o.detach,
+          extraConfigFile,
+          dirsPerDatanode: o.dirsPerDatanode,
+        });
         const status = clusterStatus(o.dir);
         if (o.detach) {
           printJson(status);
@@ -156,10 +174,13 @@ export function buildProgram(): Command {
     .command("start <node>")
     .description("restart a stopped node (namenode, nats, or a datanode id) on its old data")
     .option("--dir <dir>", "cluster directory", "./data")
+    .option("--nats <url>", "datanodes only: connect to this URL (e.g. a proxy) from now on; the cluster's URL resets it")
     .action(
-      action(async (node: string, o: { dir: string }) => {
+      action(async (node: string, o: { dir: string }, cmd: Command) => {
+        // `--nats` is also a global option, which commander fills first.
+        const natsUrl = (cmd.optsWithGlobals() as { nats?: string }).nats;
         const { clusterStart } = await import("./cluster/commands.js");
-        await clusterStart(node, o.dir);
+        await clusterStart(node, o.dir, { natsUrl });
       }),
     );
   cluster

@@ -1,12 +1,13 @@
 /** `woods cluster up|down|status|start|stop`: a local cluster of real processes. */
-import { mkdirSync, writeFileSync } from "node:fs";
+import { mkdirSync, writeFileSync, readFileSync } from "node:fs";
 import { resolve, join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { createServer } from "node:net";
-import { stringify as toYaml } from "yaml";
+import { stringify as toYaml, parse as parseYaml } from "yaml";
+import { loadConfig } from "../../config/index.js";
 import { connectNats, call } from "../../actors/index.js";
 import { subjects, WoodsError, type NamenodeReplies } from "../../messages/index.js";
-import { readState, writeState, isRunning, type ClusterState } from "./state.js";
+import { readState, writeState, isRunning, dataDirs, type ClusterState } from "./state.js";
 import { spawnNats, spawnNamenode, spawnDatanode, stopPid, sleep, PROJECT_ROOT } from "./processes.js";
 
 export interface UpOptions {
@@ -17,6 +18,35 @@ export interface UpOptions {
   port: number;
   detach: boolean;
   prefix?: string;
+  /** A YAML file whose keys are merged into the generated `<dir>/woods.yaml` (e.g. short fault timers). */
+  extraConfigFile?: string;
+  /** Data dirs per datanode (`dnX/d1`, `dnX/d2`, …); 1 = the node folder itself. */
+  dirsPerDatanode?: number;
+}
+
+type Tree = { [k: string]: unknown };
+
+/** Deep-merges `over` into `base` (mappings merge, everything else replaces). */
+function mergeTree(base: Tree, over: Tree): Tree {
+  for (const [k, v] of Object.entries(over)) {
+    const cur = base[k];
+    if (v && typeof v === "object" && !Array.isArray(v) && cur && typeof cur === "object" && !Array.isArray(cur)) mergeTree(cur as Tree, v as Tree);
+    else base[k] = v;
+  }
+  return base;
+}
+
+/** The YAML mapping in `file`, or a BAD_REQUEST naming the file. */
+function readYamlMapping(file: string): Tree {
+  let parsed: unknown;
+  try {
+    parsed = parseYaml(readFileSync(file, "utf8"));
+  } catch (e) {
+    throw new WoodsError("BAD_REQUEST", `cannot read config file ${file}: ${(e as Error).message}`);
+  }
+  if (parsed === null || parsed === undefined) return {};
+  if (typeof parsed !== "object" || Array.isArray(parsed)) throw new WoodsError("BAD_REQUEST", `config file ${file} is not a YAML mapping`);
+  return parsed as Tree;
 }
 
 const READY_TIMEOUT_MS = 60_000;
@@ -102,11 +132,23 @@ export async function clusterUp(opts: UpOptions): Promise<ClusterState> {
   const prefix = opts.prefix ?? "woods";
   const configFile = join(dir, "woods.yaml");
   const url = `nats://127.0.0.1:${opts.port}`;
+  const generated: Tree = { prefix, chunkSizeBytes: opts.chunkSizeBytes, replication: opts.replication };
+  // The extra file wins over the flags' values, except the URL: the cluster's own server is the one it runs.
+  if (opts.extraConfigFile) mergeTree(generated, readYamlMapping(opts.extraConfigFile));
+  mergeTree(generated, { nats: { url } });
   writeFileSync(
     configFile,
     "# Written by `woods cluster up`; the namenode and datanodes of this cluster read it.\n" +
-      toYaml({ prefix, nats: { url }, chunkSizeBytes: opts.chunkSizeBytes, replication: opts.replication }),
+      (opts.extraConfigFile ? `# Includes the keys of ${resolve(opts.extraConfigFile)}.\n` : "") +
+      toYaml(generated),
   );
+  try {
+    // Fail here, naming the key, rather than in every actor's log.
+    loadConfig({ file: configFile, env: {} });
+  } catch (e) {
+    throw new WoodsError("BAD_REQUEST", (e as Error).message);
+  }
+  const perNode = opts.dirsPerDatanode ?? 1;
   const state: ClusterState = {
     nats: url,
     dir,
@@ -114,9 +156,13 @@ export async function clusterUp(opts: UpOptions): Promise<ClusterState> {
     configFile,
     natsServer: { pid: null, port: opts.port, httpPort: await freePort(), storeDir: join(dir, "nats"), binary: natsBinary() },
     namenode: { pid: null, id: "nn1" },
-    datanodes: Array.from({ length: opts.datanodes }, (_, i) => ({ id: `dn${i + 1}`, pid: null, dir: join(dir, `dn${i + 1}`) })),
+    datanodes: Array.from({ length: opts.datanodes }, (_, i) => {
+      const nodeDir = join(dir, `dn${i + 1}`);
+      const dirs = perNode > 1 ? Array.from({ length: perNode }, (_, k) => join(nodeDir, `d${k + 1}`)) : undefined;
+      return { id: `dn${i + 1}`, pid: null, dir: nodeDir, ...(dirs ? { dirs } : {}) };
+    }),
   };
-  for (const dn of state.datanodes) mkdirSync(dn.dir, { recursive: true });
+  for (const dn of state.datanodes) for (const d of dataDirs(dn)) mkdirSync(d, { recursive: true });
   mkdirSync(state.natsServer.storeDir, { recursive: true });
   try {
     state.natsServer.pid = spawnNats(state);
@@ -160,7 +206,14 @@ export function clusterStatus(dirArg: string): Record<string, unknown> {
     dir: state.dir,
     natsServer: { pid: live(state.natsServer.pid), url: state.nats, running: isRunning(state.natsServer.pid) },
     namenode: { id: state.namenode.id, pid: live(state.namenode.pid), running: isRunning(state.namenode.pid) },
-    datanodes: state.datanodes.map((d) => ({ id: d.id, pid: live(d.pid), dir: d.dir, running: isRunning(d.pid) })),
+    datanodes: state.datanodes.map((d) => ({
+      id: d.id,
+      pid: live(d.pid),
+      dir: d.dir,
+      dirs: dataDirs(d),
+      running: isRunning(d.pid),
+      ...(d.natsUrl ? { nats: d.natsUrl } : {}),
+    })),
   };
 }
 
@@ -170,9 +223,15 @@ function requireState(dirArg: string): ClusterState {
   return state;
 }
 
-/** Restarts one stopped process (`namenode`, `nats`, or a datanode id) on its old data. */
-export async function clusterStart(node: string, dirArg: string): Promise<void> {
+/**
+ * Restarts one stopped process (`namenode`, `nats`, or a datanode id) on its old data.
+ * `natsUrl` (datanodes only) makes the node connect there from now on, e.g. through a proxy;
+ * it is kept in cluster.json for later starts; the cluster's own URL clears it.
+ */
+export async function clusterStart(node: string, dirArg: string, opts: { natsUrl?: string } = {}): Promise<void> {
   const state = requireState(dirArg);
+  const isDatanode = state.datanodes.some((d) => d.id === node);
+  if (opts.natsUrl !== undefined && !isDatanode) throw new WoodsError("BAD_REQUEST", `--nats applies to datanodes only, not ${node}`);
   if (node === "namenode" || node === state.namenode.id) {
     if (isRunning(state.namenode.pid)) throw new WoodsError("EXISTS", "namenode is already running");
     state.namenode.pid = spawnNamenode(state);
@@ -191,6 +250,10 @@ export async function clusterStart(node: string, dirArg: string): Promise<void> 
   const dn = state.datanodes.find((d) => d.id === node);
   if (!dn) throw new WoodsError("NOT_FOUND", `no node ${node} in this cluster (namenode, nats, ${state.datanodes.map((d) => d.id).join(", ")})`);
   if (isRunning(dn.pid)) throw new WoodsError("EXISTS", `${node} is already running`);
+  if (opts.natsUrl !== undefined) {
+    if (opts.natsUrl === state.nats) delete dn.natsUrl;
+    else dn.natsUrl = opts.natsUrl;
+  }
   dn.pid = spawnDatanode(state, dn.id);
   writeState(state);
   if (isRunning(state.namenode.pid)) await waitForActors(state, prefixOf(state), [dn.id]);

@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { openSync, closeSync, mkdirSync, existsSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { isRunning, type ClusterState } from "./state.js";
+import { isRunning, dataDirs, type ClusterState } from "./state.js";
 
 /** The project root: the nearest folder above this module with a package.json (works from dist/ and from sources). */
 function findRoot(): string {
@@ -55,12 +55,9 @@ export function spawnNamenode(state: ClusterState): number {
 export function spawnDatanode(state: ClusterState, id: string): number {
   const dn = state.datanodes.find((d) => d.id === id);
   if (!dn) throw new Error(`no datanode ${id}`);
-  return spawnLogged(
-    process.execPath,
-    [WOODS_BIN, "datanode", "--id", id, "--dir", dn.dir, "--config", state.configFile],
-    logFile(state, id),
-    process.env,
-  );
+  const args = [WOODS_BIN, "datanode", "--id", id, ...dataDirs(dn).flatMap((d) => ["--dir", d]), "--config", state.configFile];
+  if (dn.natsUrl) args.push("--nats", dn.natsUrl);
+  return spawnLogged(process.execPath, args, logFile(state, id), process.env);
 }
 
 /** Sends a signal and waits until the process is gone (SIGKILL after `graceMs`). */

@@ -14,7 +14,20 @@ export interface ClusterState {
   configFile: string;
   natsServer: ProcState & { port: number; httpPort: number; storeDir: string; binary: string };
   namenode: ProcState & { id: string };
-  datanodes: (ProcState & { id: string; dir: string })[];
+  datanodes: (ProcState & {
+    id: string;
+    /** The node's folder; its data dirs are this or folders inside it. */
+    dir: string;
+    /** Data dirs passed as repeated `--dir` (absent = just `dir`). */
+    dirs?: string[];
+    /** NATS URL this datanode connects to instead of `nats` (e.g. through a test proxy). */
+    natsUrl?: string;
+  })[];
+}
+
+/** The data dirs of a datanode entry. */
+export function dataDirs(dn: { dir: string; dirs?: string[] }): string[] {
+  return dn.dirs && dn.dirs.length > 0 ? dn.dirs : [dn.dir];
 }
 
 export function statePath(dir: string): string {

@@ -3,9 +3,10 @@
  * temp dir and a free port, driven through the public CLI.
  */
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync, readdirSync, existsSync, readFileSync } from "node:fs";
+import { stringify as toYaml } from "yaml";
 import { tmpdir } from "node:os";
-import { join, dirname } from "node:path";
+import { join, dirname, basename } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash, randomBytes } from "node:crypto";
 import { freePort } from "./nats-server.js";
@@ -39,40 +40,171 @@ export function runWoods(args: string[], opts: { env?: NodeJS.ProcessEnv; input?
   });
 }
 
+/** A nested config mapping, as in woods.yaml. */
+export type ConfigTree = { [key: string]: string | number | boolean | ConfigTree };
+
+/**
+ * Short timers for fault tests: a node is dead after 3 s, repairs and orphan deletes happen
+ * within seconds, and a client gives up on a dead replica after 5 s instead of 15.
+ * `client.retry.maxAttempts` is raised so full jitter cannot use up the attempts of a put
+ * before a restarting namenode is back.
+ */
+export const FAST_FAULT_CONFIG: ConfigTree = {
+  namenode: {
+    deadAfterMs: 3000,
+    tickIntervalMs: 300,
+    orphanGraceMs: 3000,
+    safeModeExtensionMs: 500,
+    safeModeMaxMs: 5000,
+    repairTimeoutMs: 15000,
+  },
+  datanode: { heartbeatIntervalMs: 300, dirCheckIntervalMs: 500 },
+  client: { requestTimeoutMs: 5000, frameAckTimeoutMs: 5000, retry: { maxAttempts: 15, deadlineMs: 30000 } },
+};
+
+/** Deep-merges config trees (later wins). */
+export function mergeConfig(...trees: ConfigTree[]): ConfigTree {
+  const out: ConfigTree = {};
+  for (const t of trees) {
+    for (const [k, v] of Object.entries(t)) {
+      const cur = out[k];
+      out[k] = typeof v === "object" && typeof cur === "object" ? mergeConfig(cur, v) : typeof v === "object" ? mergeConfig(v) : v;
+    }
+  }
+  return out;
+}
+
+export interface ClusterStatus {
+  nats: string;
+  natsServer: { pid: number | null };
+  namenode: { pid: number | null };
+  datanodes: { id: string; pid: number | null; dir: string; dirs: string[]; nats?: string }[];
+}
+
+/** `woods stat --json`. */
+export interface StatJson {
+  path: string;
+  size: number;
+  replication: number;
+  state: string;
+  chunks: { id: string; version: number; size: number; checksum: string; replicas: string[] }[];
+}
+
+/** `woods fsck --json`. */
+export interface FsckJson {
+  healthy: boolean;
+  files: number;
+  chunks: number;
+  underReplicated: number;
+  overReplicated: number;
+  corrupt: number;
+  missing: number;
+  liveNodes: number;
+  safeMode?: boolean;
+  repairsInflight?: number;
+}
+
+/** One entry of `woods nodes --json`. */
+export interface NodeJson {
+  id: string;
+  state: "alive" | "dead" | "full";
+  availableBytes: number;
+  chunks: number;
+  failedDirs?: number;
+}
+
 export interface TestCluster {
   dir: string;
   port: number;
   url: string;
+  /** Environment of client commands: this cluster's URL and its woods.yaml (so client.* overrides apply). */
   env: NodeJS.ProcessEnv;
   /** Runs a client command against this cluster (adds --dir for cluster subcommands). */
-  woods(args: string[], opts?: { input?: Buffer; timeoutMs?: number }): Promise<RunResult>;
+  woods(args: string[], opts?: { input?: Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv }): Promise<RunResult>;
   /** Like woods() but throws unless the exit code is 0. */
-  ok(args: string[], opts?: { input?: Buffer; timeoutMs?: number }): Promise<RunResult>;
-  status(): Promise<{ nats: string; namenode: { pid: number | null }; datanodes: { id: string; pid: number | null; dir: string }[] }>;
+  ok(args: string[], opts?: { input?: Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv }): Promise<RunResult>;
+  status(): Promise<ClusterStatus>;
+  /** `woods stat PATH --json` (throws if the command fails). */
+  stat(path: string): Promise<StatJson>;
+  /** `woods fsck --json` (exit 1 just means unhealthy). */
+  fsck(): Promise<FsckJson>;
+  /** `woods nodes --json`. */
+  nodes(): Promise<NodeJson[]>;
+  /** Stores `data` at `remote` through a temp file; never throws on a failed put. */
+  put(remote: string, data: Buffer, opts?: { env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<RunResult>;
+  /** The data dirs of a datanode. */
+  dataDirs(id: string): Promise<string[]>;
+  /** Sends a signal straight to a node's process (datanode id, `namenode` or `nats`). */
+  signal(node: string, sig: NodeJS.Signals): Promise<void>;
+  /** kill -9 of every process of the cluster at once, nats-server included. */
+  killAll(): Promise<void>;
+  /** `woods cluster up` again on the same dir, with the same flags and config. */
+  up(): Promise<void>;
   down(): Promise<void>;
 }
 
+export interface ClusterOptions {
+  datanodes?: number;
+  replication?: number;
+  chunkSize?: string;
+  /** Merged into the cluster's woods.yaml through `cluster up --config` (and used by client commands). */
+  config?: ConfigTree;
+  dirsPerDatanode?: number;
+  /** Runs on the fresh cluster dir before `cluster up` (e.g. to mount a tmpfs over `<dir>/dn1`). */
+  beforeUp?: (dir: string) => void | Promise<void>;
+}
+
 /** Starts a cluster; call down() in t.teardown. */
-export async function startCluster(opts: { datanodes?: number; replication?: number; chunkSize?: string } = {}): Promise<TestCluster> {
+export async function startCluster(opts: ClusterOptions = {}): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), "woods-cluster-"));
   const port = await freePort();
   const url = `nats://127.0.0.1:${port}`;
-  const env = { WOODS_NATS: url, WOODS_LOG_LEVEL: "info" };
-  const up = await runWoods(
-    [
-      "cluster", "up", "--detach", "--dir", dir, "--port", String(port),
-      "--datanodes", String(opts.datanodes ?? 3), "--replication", String(opts.replication ?? 3),
-      "--chunk-size", opts.chunkSize ?? "1MiB",
-    ],
-    { env },
-  );
+  const upEnv = { WOODS_NATS: url, WOODS_LOG_LEVEL: "info" };
+  const upArgs = [
+    "cluster", "up", "--detach", "--dir", dir, "--port", String(port),
+    "--datanodes", String(opts.datanodes ?? 3), "--replication", String(opts.replication ?? 3),
+    "--chunk-size", opts.chunkSize ?? "1MiB",
+  ];
+  if (opts.dirsPerDatanode) upArgs.push("--dirs-per-datanode", String(opts.dirsPerDatanode));
+  if (opts.config) {
+    // Outside the cluster dir, so a tmpfs mounted there in beforeUp cannot hide it.
+    const extra = join(mkdtempSync(join(tmpdir(), "woods-cfg-")), "extra.yaml");
+    writeFileSync(extra, toYaml(opts.config));
+    upArgs.push("--config", extra);
+  }
+  const cleanup = () => {
+    if (!process.env.WOODS_KEEP_TEST_DIRS) rmSync(dir, { recursive: true, force: true });
+  };
+  try {
+    await opts.beforeUp?.(dir);
+  } catch (e) {
+    cleanup();
+    throw e;
+  }
+  const up = await runWoods(upArgs, { env: upEnv });
   if (up.code !== 0) {
-    rmSync(dir, { recursive: true, force: true });
+    await runWoods(["cluster", "down", "--dir", dir], { env: upEnv });
+    cleanup();
     throw new Error(`cluster up failed (${up.code}): ${up.stderr}`);
   }
-  const woods = (args: string[], o: { input?: Buffer; timeoutMs?: number } = {}) => {
+  const env: NodeJS.ProcessEnv = { ...upEnv, WOODS_CONFIG: join(dir, "woods.yaml") };
+  const woods = (args: string[], o: { input?: Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}) => {
     const full = args[0] === "cluster" ? [...args, "--dir", dir] : args;
-    return runWoods(full, { env, ...o });
+    return runWoods(full, { ...o, env: { ...env, ...o.env } });
+  };
+  const ok = async (args: string[], o: { input?: Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}) => {
+    const r = await woods(args, o);
+    if (r.code !== 0) throw new Error(`woods ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
+    return r;
+  };
+  const status = async (): Promise<ClusterStatus> => JSON.parse((await woods(["cluster", "status", "--json"])).stdout.toString());
+  const pidOf = async (node: string): Promise<number | null> => {
+    const s = await status();
+    if (node === "namenode") return s.namenode.pid;
+    if (node === "nats") return s.natsServer.pid;
+    const dn = s.datanodes.find((d) => d.id === node);
+    if (!dn) throw new Error(`no node ${node}`);
+    return dn.pid;
   };
   let stopped = false;
   return {
@@ -81,22 +213,165 @@ export async function startCluster(opts: { datanodes?: number; replication?: num
     url,
     env,
     woods,
-    async ok(args, o) {
-      const r = await woods(args, o);
-      if (r.code !== 0) throw new Error(`woods ${args.join(" ")} exited ${r.code}: ${r.stderr}`);
-      return r;
+    ok,
+    status,
+    async stat(path) {
+      return JSON.parse((await ok(["stat", path, "--json"])).stdout.toString());
     },
-    async status() {
-      const r = await woods(["cluster", "status", "--json"]);
+    async fsck() {
+      const r = await woods(["fsck", "--json"]);
+      if (r.code !== 0 && r.stdout.length === 0) throw new Error(`woods fsck exited ${r.code}: ${r.stderr}`);
       return JSON.parse(r.stdout.toString());
+    },
+    async nodes() {
+      return JSON.parse((await ok(["nodes", "--json"])).stdout.toString());
+    },
+    async put(remote, data, o = {}) {
+      const local = join(mkdtempSync(join(tmpdir(), "woods-put-")), "data");
+      writeFileSync(local, data);
+      try {
+        return await woods(["put", local, remote], o);
+      } finally {
+        rmSync(dirname(local), { recursive: true, force: true });
+      }
+    },
+    async dataDirs(id) {
+      const dn = (await status()).datanodes.find((d) => d.id === id);
+      if (!dn) throw new Error(`no datanode ${id}`);
+      return dn.dirs ?? [dn.dir];
+    },
+    async signal(node, sig) {
+      const pid = await pidOf(node);
+      if (!pid) throw new Error(`${node} is not running`);
+      process.kill(pid, sig);
+    },
+    async killAll() {
+      const s = await status();
+      const pids = [s.natsServer.pid, s.namenode.pid, ...s.datanodes.map((d) => d.pid)].filter((p): p is number => !!p);
+      for (const pid of pids) {
+        try {
+          process.kill(pid, "SIGKILL");
+        } catch {
+          /* already gone */
+        }
+      }
+      await waitFor(async () => pids.every((pid) => !pidAlive(pid)), 10_000, "every cluster process to die");
+    },
+    async up() {
+      const r = await runWoods(upArgs, { env: upEnv });
+      if (r.code !== 0) throw new Error(`cluster up again failed (${r.code}): ${r.stderr}`);
     },
     async down() {
       if (stopped) return;
       stopped = true;
       await woods(["cluster", "down"]);
-      if (!process.env.WOODS_KEEP_TEST_DIRS) rmSync(dir, { recursive: true, force: true });
+      cleanup();
     },
   };
+}
+
+/** True when `pid` exists and is not a zombie. */
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return false;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+    return !/\) [ZX] /.test(stat);
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * Polls `cond` every `intervalMs` until it returns a truthy value (returned), or throws after
+ * `timeoutMs` naming `what` and the last falsy value or error. A string from `cond` is treated
+ * as "not yet, because …" when it starts with "not yet".
+ */
+export async function waitFor<T>(cond: () => Promise<T> | T, timeoutMs: number, what = "condition", intervalMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const v = await cond();
+      if (v && !(typeof v === "string" && v.startsWith("not yet"))) return v;
+      last = v;
+    } catch (e) {
+      last = e instanceof Error ? e.message : e;
+    }
+    if (Date.now() >= deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (last: ${typeof last === "string" ? last : JSON.stringify(last)})`);
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+}
+
+/** `woods fsck --json` of a cluster. */
+export function fsckJson(cluster: TestCluster): Promise<FsckJson> {
+  return cluster.fsck();
+}
+
+/** `woods stat PATH --json` of a cluster. */
+export function statJson(cluster: TestCluster, path: string): Promise<StatJson> {
+  return cluster.stat(path);
+}
+
+/** Every file under `root` (recursively) whose name passes `keep`. */
+function findFiles(root: string, keep: (name: string, dir: string) => boolean): string[] {
+  const out: string[] = [];
+  if (!existsSync(root)) return out;
+  const walk = (d: string) => {
+    let entries;
+    try {
+      entries = readdirSync(d, { withFileTypes: true });
+    } catch {
+      return; // a dir replaced by a file or made unreadable by the test
+    }
+    for (const e of entries) {
+      const p = join(d, e.name);
+      if (e.isDirectory()) walk(p);
+      else if (keep(e.name, d)) out.push(p);
+    }
+  };
+  walk(root);
+  return out;
+}
+
+/** The in-service replica files (`…/chunks/<chunkId>_v<N>.chunk`) of a chunk under a datanode's dir. */
+export function chunkFiles(dnDir: string, chunkId: string): string[] {
+  return findFiles(dnDir, (name, d) => basename(d) === "chunks" && name.startsWith(`${chunkId}_v`) && name.endsWith(".chunk"));
+}
+
+/** Every in-service replica file under a datanode's dir. */
+export function allChunkFiles(dnDir: string): string[] {
+  return findFiles(dnDir, (name, d) => basename(d) === "chunks" && name.endsWith(".chunk"));
+}
+
+/** Temp files of unfinished writes (`…/tmp/*.part`) under a datanode's dir. */
+export function partFiles(dnDir: string): string[] {
+  return findFiles(dnDir, (name) => name.endsWith(".part"));
+}
+
+/**
+ * Whether every path is fully replicated: fsck healthy, and each chunk on exactly
+ * `replication` distinct replicas, none of them dead. Returns true, or "not yet: …" saying why.
+ */
+export async function replicationRestored(cluster: TestCluster, paths: Iterable<string>, opts: { exact?: boolean } = {}): Promise<true | string> {
+  const fsck = await cluster.fsck();
+  if (!fsck.healthy) return `not yet: fsck ${JSON.stringify(fsck)}`;
+  const nodes = await cluster.nodes();
+  const dead = new Set(nodes.filter((n) => n.state === "dead").map((n) => n.id));
+  for (const path of paths) {
+    const st = await cluster.stat(path);
+    for (const c of st.chunks) {
+      const distinct = new Set(c.replicas);
+      if (distinct.size !== c.replicas.length) return `not yet: ${path} chunk ${c.id} lists a replica twice: ${c.replicas}`;
+      const live = [...distinct].filter((dn) => !dead.has(dn));
+      if (live.length < st.replication) return `not yet: ${path} chunk ${c.id} has ${live.length} live replicas of ${st.replication}: ${c.replicas}`;
+      if (opts.exact && distinct.size !== st.replication) return `not yet: ${path} chunk ${c.id} has ${distinct.size} replicas, want ${st.replication}: ${c.replicas}`;
+    }
+  }
+  return true;
 }
 
 export function sha256(data: Buffer | Uint8Array): string {
