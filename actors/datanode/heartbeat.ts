@@ -94,7 +94,7 @@ export class Heartbeat {
    */
   private async runCommands(commands: DatanodeCommand[]): Promise<void> {
     const { ctx } = this;
-    const removed: { chunkId: string; version: number }[] = [];
+    const removed = new Map<string, { chunkId: string; version: number }[]>();
     const stillHeld: { id: string; version: number; sizeBytes: number }[] = [];
     for (const cmd of commands) {
       if (cmd?.type !== "delete" || typeof cmd.chunkId !== "string" || !CHUNK_ID_RE.test(cmd.chunkId) || !Number.isSafeInteger(cmd.version) || cmd.version < 1) {
@@ -110,7 +110,7 @@ export class Heartbeat {
           // Only the corrupt copy went; say again that the good one is here so the namenode keeps it.
           stillHeld.push({ id: good.chunkId, version: good.version, sizeBytes: good.sizeBytes });
         } else {
-          removed.push({ chunkId: cmd.chunkId, version: cmd.version });
+          removed.set(reason, [...(removed.get(reason) ?? []), { chunkId: cmd.chunkId, version: cmd.version }]);
         }
         if (heldGood || heldCorrupt) {
           ctx.log.info(
@@ -122,7 +122,7 @@ export class Heartbeat {
         ctx.log.warn({ err: e, chunkId: cmd.chunkId }, `could not delete chunk ${cmd.chunkId} v${cmd.version}`);
       }
     }
-    if (removed.length > 0) announceRemoved(ctx, removed, "deleted on namenode order");
+    for (const [reason, chunks] of removed) announceRemoved(ctx, chunks, reason);
     if (stillHeld.length > 0) void ctx.reporter.delta(stillHeld, []);
   }
 }
