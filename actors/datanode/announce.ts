@@ -14,10 +14,15 @@ export function announceRemoved(ctx: DatanodeContext, removed: { chunkId: string
   void ctx.reporter.delta([], removed.map((r) => ({ id: r.chunkId, version: r.version })));
 }
 
-/** A replica failed verification (read, scrub, replicate): out of the good set, kept aside as corrupt until ordered deleted. */
+/**
+ * A replica failed verification (read, scrub, replicate): kept aside as corrupt until ordered
+ * deleted. It goes in the delta's `corrupt` list only, not in `removed`: the namenode keeps one
+ * record per node and chunk, a `corrupt` entry marks it (no longer a good copy), and a `removed`
+ * entry would drop the record and with it the need to order the corrupt copy deleted.
+ */
 export function announceCorrupt(ctx: DatanodeContext, c: { chunkId: string; version: number }, reason: string): void {
   publishEvent(ctx.nc, ctx.subj, "chunk.corrupt", ctx.id, { dn: ctx.id, chunkId: c.chunkId, version: c.version, reason });
-  void ctx.reporter.delta([], [{ id: c.chunkId, version: c.version }], [{ id: c.chunkId, version: c.version, reason: reason.slice(0, 500) }]);
+  void ctx.reporter.delta([], [], [{ id: c.chunkId, version: c.version, reason: reason.slice(0, 500) }]);
 }
 
 /** A data dir failed: its replicas are gone from this node, so the namenode re-replicates them. */

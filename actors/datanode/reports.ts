@@ -57,7 +57,7 @@ export class Reporter {
 
   /**
    * Queues a delta; skipped when a full report is pending anyway (it will carry the same facts).
-   * A replica found corrupt appears in both `removed` (it left the good set) and `corrupt`.
+   * A replica found corrupt appears in `corrupt` only (that marks it not good at the namenode).
    */
   delta(chunks: ReportedChunk[], removed: { id: string; version: number }[], corrupt: ReportedCorrupt[] = []): Promise<void> {
     if (chunks.length === 0 && removed.length === 0 && corrupt.length === 0) return this.queue;

@@ -183,7 +183,8 @@ test.serial("replicate from a corrupt source fails with CHECKSUM, reports the re
   const err = await t.throwsAsync(call(nc, "woods.datanode.dn1.replicate", order, 30_000));
   t.is(code(err), "CHECKSUM");
   const delta = await waitFor("a corrupt report from dn1", () => deltasFrom("dn1").find((r) => lists(r, "corrupt", "rc4")));
-  t.true(lists(delta, "removed", "rc4"));
+  // Not also `removed`: the namenode applies removals after corrupt marks and would forget the copy to delete.
+  t.false(lists(delta, "removed", "rc4"));
   t.true(events.some((e) => e.kind === "chunk.corrupt" && e.dn === "dn1" && e.chunkId === "rc4"));
   t.true(await stagedGone(order.repairId));
   t.is(code(await t.throwsAsync(call(nc, "woods.datanode.dn2.read", { chunkId: "rc4", version: 1, offset: 0, length: 1 }, 5000))), "NOT_FOUND");
