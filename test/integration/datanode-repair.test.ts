@@ -70,7 +70,11 @@ test.before(async () => {
       m.respond(encode({ ok: true }));
     },
   });
-  nc.subscribe("woods.events.>", { callback: (_e, m) => events.push(decode(m.data).value as Record<string, unknown>) });
+  nc.subscribe("woods.events.>", {
+    callback: (_e, m) => {
+      events.push(decode(m.data).value as Record<string, unknown>);
+    },
+  });
   config = loadConfig({
     env: {},
     overrides: {
