@@ -290,13 +290,13 @@ function pidAlive(pid: number): boolean {
  * `timeoutMs` naming `what` and the last falsy value or error. A string from `cond` is treated
  * as "not yet, because …" when it starts with "not yet".
  */
-export async function waitFor<T>(cond: () => Promise<T> | T, timeoutMs: number, what = "condition", intervalMs = 200): Promise<T> {
+export async function waitFor<T>(cond: () => Promise<T> | T, timeoutMs: number, what = "condition", intervalMs = 200): Promise<NonNullable<T>> {
   const deadline = Date.now() + timeoutMs;
   let last: unknown;
   for (;;) {
     try {
       const v = await cond();
-      if (v && !(typeof v === "string" && v.startsWith("not yet"))) return v;
+      if (v && !(typeof v === "string" && v.startsWith("not yet"))) return v as NonNullable<T>;
       last = v;
     } catch (e) {
       last = e instanceof Error ? e.message : e;
