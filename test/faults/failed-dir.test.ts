@@ -1,0 +1,74 @@
+/**
+ * A failed data dir: one of dn1's two dirs is replaced by a plain file. The datanode marks
+ * it failed and reports it, keeps serving from its healthy dir, and the failed dir's
+ * chunks are re-replicated.
+ */
+import test from "ava";
+import { renameSync, writeFileSync, rmSync } from "node:fs";
+import { startCluster, FAST_FAULT_CONFIG, waitFor, allChunkFiles, seededBytes, type TestCluster } from "../helpers/cluster.js";
+import { recordEvents, type EventRecorder } from "../helpers/events.js";
+import { AckedFiles, assertAllReadBack, assertReplicationRestored, readReplica, chunkChecksumOf, MiB } from "../helpers/faults.js";
+
+const VICTIM = "dn1";
+let cluster: TestCluster;
+let events: EventRecorder;
+let failedDir = "";
+let healthyDir = "";
+/** Chunk ids whose dn1 replica was in the failed dir. */
+let lostChunks: string[] = [];
+const acked = new AckedFiles();
+
+test.before(async () => {
+  cluster = await startCluster({ datanodes: 4, replication: 3, chunkSize: "1MiB", dirsPerDatanode: 2, config: FAST_FAULT_CONFIG });
+  events = await recordEvents(cluster.url);
+});
+test.after.always(async () => {
+  await events?.stop();
+  if (failedDir) rmSync(failedDir, { force: true });
+  await cluster?.down();
+});
+
+test.serial("a datanode whose data dir is replaced by a file marks it failed and stays alive", async (t) => {
+  for (let i = 0; i < 6; i++) t.true(await acked.put(cluster, `/dirs/f${i}`, seededBytes(2 * MiB + 500 * i, 900 + i)));
+  [failedDir, healthyDir] = await cluster.dataDirs(VICTIM);
+  const files = allChunkFiles(failedDir);
+  t.true(files.length > 0, `${failedDir} holds chunks`);
+  t.true(allChunkFiles(healthyDir).length > 0, `${healthyDir} holds chunks`);
+  lostChunks = files.map((f) => f.split("/").pop()!.replace(/_v\d+\.chunk$/, ""));
+  renameSync(failedDir, `${failedDir}.gone`);
+  writeFileSync(failedDir, "this data dir failed\n");
+  const node = await waitFor(async () => (await cluster.nodes()).find((n) => n.id === VICTIM && (n.failedDirs ?? 0) >= 1), 10_000, `${VICTIM} to report a failed dir`);
+  t.is(node.state, "alive");
+  await events.waitFor("datanode.dir.failed", 5000, (e) => JSON.stringify(e).includes(VICTIM));
+});
+
+test.serial("reads never use the failed dir and the datanode keeps serving its healthy dir", async (t) => {
+  await assertAllReadBack(t, cluster, acked);
+  const healthy = new Set(allChunkFiles(healthyDir).map((f) => f.split("/").pop()!.replace(/_v\d+\.chunk$/, "")));
+  let served = 0;
+  for (const path of acked.paths()) {
+    for (const c of (await cluster.stat(path)).chunks) {
+      if (!healthy.has(c.id)) continue;
+      t.true(c.replicas.includes(VICTIM), `${VICTIM} still lists its healthy-dir replica of ${c.id}`);
+      t.is(await chunkChecksumOf(await readReplica(cluster.url, VICTIM, c)), c.checksum);
+      served++;
+    }
+  }
+  t.true(served > 0);
+});
+
+test.serial("new puts succeed after the dir failure", async (t) => {
+  for (let i = 0; i < 3; i++) t.true(await acked.put(cluster, `/dirs/after${i}`, seededBytes(MiB + 3, 950 + i)));
+  await assertAllReadBack(t, cluster, acked);
+});
+
+// SKIPPED until the namenode re-replicates the chunks of a failed dir (issue 3 items 2 and 4).
+test.serial.skip("the failed dir's chunks are re-replicated and the victim no longer lists them", async (t) => {
+  await assertReplicationRestored(t, cluster, acked.paths(), 60_000);
+  const lost = new Set(lostChunks);
+  for (const path of acked.paths()) {
+    for (const c of (await cluster.stat(path)).chunks) {
+      if (lost.has(c.id)) t.false(c.replicas.includes(VICTIM), `${c.id} was in the failed dir but ${VICTIM} still lists it`);
+    }
+  }
+});
