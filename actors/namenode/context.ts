@@ -15,8 +15,11 @@ export interface NamenodeContext {
   logSeq(): number;
   /** A fresh id for files and chunks. */
   newId(): string;
-  /** Applies an entry in memory now, then resolves once the log holds it. */
-  logAndApply(entry: LogEntry): Promise<number>;
+  /**
+   * Applies an entry in memory now, then resolves once the log holds it.
+   * `beforeAppend` runs between the two (the before-append crash point).
+   */
+  logAndApply(entry: LogEntry, opts?: { beforeAppend?: () => void }): Promise<number>;
   /** Resolves once everything applied so far is in the log (for answering retried requests). */
   sync(): Promise<void>;
   /** Publishes an event (best effort). */

@@ -2,17 +2,24 @@
 import { randomUUID } from "node:crypto";
 import { subjects, WoodsError, type LogEntry } from "../../messages/index.js";
 import type { WoodsConfig } from "../../config/index.js";
-import { ensureMetaStream, replayMetaLog, MetaLogAppender, type MetaLogFatalError } from "../../jetstream/index.js";
+import { writeSync } from "node:fs";
+import { ensureMetaStream, replayMetaLog, MetaLogAppender, sweepStaging, type MetaLogFatalError } from "../../jetstream/index.js";
 import { connectNats } from "../connect.js";
 import { createLogger } from "../logger.js";
 import { publishEvent } from "../events.js";
 import { NamenodeState } from "./state.js";
 import { seededRng } from "./placement.js";
 import type { NamenodeContext } from "./context.js";
-import { serveNamenode, tick } from "./actor.js";
+import { serveNamenode, tick, type CrashHooks } from "./actor.js";
+import { Repairs } from "./repairs.js";
+import { CrashTrigger, parseCrashSpec, type CrashPoint } from "./crash-points.js";
 
 /** Pause between metadata log publish attempts: long enough for a JetStream leader change to progress. */
 const LOG_RETRY_DELAY_FRACTION = 0.2;
+/** The staging bucket is swept this often relative to `stagingMaxAgeMs`, within the bounds below. */
+const STAGING_SWEEP_FRACTION = 0.25;
+const STAGING_SWEEP_MIN_MS = 1_000;
+const STAGING_SWEEP_MAX_MS = 60_000;
 
 export interface NamenodeOptions {
   config: WoodsConfig;
@@ -20,6 +27,10 @@ export interface NamenodeOptions {
   onFatal?: (err: MetaLogFatalError) => void;
   /** Clock in ms (tests); defaults to Date.now. */
   clock?: () => number;
+  /** Crash point spec (crash-points.ts); defaults to env WOODS_FAULT_NAMENODE_CRASH. */
+  crashSpec?: string;
+  /** What a crash point does (tests); default: SIGKILL this process. */
+  onCrash?: (point: CrashPoint, verb: string) => void;
 }
 
 export interface NamenodeHandle {
@@ -27,6 +38,8 @@ export interface NamenodeHandle {
   /** The in-memory state (tests and diagnostics). */
   readonly state: NamenodeState;
   readonly epoch: number;
+  /** Runs one watchdog round now (tests; the timer does it every tickIntervalMs). */
+  tickNow(): Promise<void>;
 }
 
 /** Runs a namenode until `stop()`; resolves once it serves requests. */
@@ -37,6 +50,8 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
   const log = createLogger("namenode", id, config.log.level);
   const subj = subjects(config.prefix);
   const startedAtMs = clock();
+  // Parse first: a malformed spec must fail the start, not silently disarm a fault test.
+  const crashSpec = parseCrashSpec(opts.crashSpec ?? process.env.WOODS_FAULT_NAMENODE_CRASH);
   const nc = await connectNats({
     url: config.nats.url,
     name: `woods-namenode-${id}`,
@@ -94,11 +109,12 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
       epoch: () => epoch,
       logSeq: () => appender.lastSeq,
       newId: () => randomUUID().replaceAll("-", ""),
-      logAndApply(entry: LogEntry): Promise<number> {
+      logAndApply(entry: LogEntry, hooks?: { beforeAppend?: () => void }): Promise<number> {
         // Never change memory once the log is lost: the process is about to exit.
         if (appender.fatal) return Promise.reject(appender.fatal);
         if (stopped) return Promise.reject(new WoodsError("UNAVAILABLE", "the namenode is stopping"));
         state.apply(entry, true);
+        hooks?.beforeAppend?.();
         return appender.append(entry);
       },
       sync: () => appender.sync(),
@@ -108,27 +124,58 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
     await ctx.logAndApply({ op: "epoch", epoch, namenodeId: id, atMs: clock() });
     log.info({ epoch, logSeq: appender.lastSeq }, `namenode ${id} took over the metadata log as epoch ${epoch}`);
 
-    const subs = serveNamenode(nc, subj, ctx);
+    let crash: CrashHooks | undefined;
+    if (crashSpec) {
+      const onCrash =
+        opts.onCrash ??
+        ((point: CrashPoint, verb: string) => {
+          // Synchronous write: the process dies before pino's async stream would flush.
+          writeSync(2, `namenode ${id}: crash point ${point} reached on ${verb}; killing myself with SIGKILL\n`);
+          process.kill(process.pid, "SIGKILL");
+        });
+      crash = { trigger: new CrashTrigger(crashSpec), crash: onCrash };
+      log.warn({ crashSpec }, `crash point armed: ${crashSpec.point} on mutation #${crashSpec.nth} of ${crashSpec.verb ?? "any verb"}`);
+    }
+
+    const repairs = new Repairs(nc, subj, ctx);
+    const subs = serveNamenode(nc, subj, ctx, crash);
     // Resolve only once the server has our subscriptions: callers may send requests right away.
     await nc.flush();
-    let ticking = false;
-    const timer = setInterval(() => {
-      if (ticking) return;
-      ticking = true;
-      tick(ctx)
+    let ticking: Promise<void> | undefined;
+    const runTick = (): Promise<void> => {
+      if (ticking) return ticking;
+      ticking = tick(ctx)
+        .then(() => repairs.tick())
         .catch((err) => log.error({ err }, `tick failed: ${err.message}`))
-        .finally(() => (ticking = false));
-    }, config.namenode.tickIntervalMs);
+        .finally(() => (ticking = undefined));
+      return ticking;
+    };
+    const timer = setInterval(() => void runTick(), config.namenode.tickIntervalMs);
+    // A fresh empty namespace leaves safe mode at once.
+    void runTick();
+
+    const sweepEveryMs = Math.min(STAGING_SWEEP_MAX_MS, Math.max(STAGING_SWEEP_MIN_MS, Math.round(config.namenode.stagingMaxAgeMs * STAGING_SWEEP_FRACTION)));
+    let sweeping = false;
+    const sweepTimer = setInterval(() => {
+      if (sweeping || stopped) return;
+      sweeping = true;
+      sweepStaging(nc, subj.stagingBucket(), config.namenode.stagingMaxAgeMs, Date.now(), log)
+        .catch((err) => log.warn({ err }, `staging sweep failed: ${err.message}`))
+        .finally(() => (sweeping = false));
+    }, sweepEveryMs);
     ctx.event("namenode.started", { id, epoch, logSeq: appender.lastSeq, files: state.ns.fileCount });
     log.info({ subject: subj.namenodeAll() }, `namenode ${id} serves ${subj.namenodeAll()}`);
 
     return {
       state,
       epoch,
+      tickNow: runTick,
       async stop() {
         if (stopped) return;
         stopped = true;
         clearInterval(timer);
+        clearInterval(sweepTimer);
+        repairs.stop();
         for (const s of subs) s.unsubscribe();
         await appender.flush();
         await nc.drain().catch(() => undefined);

@@ -27,6 +27,8 @@ export interface FileRecord {
   readonly fileId: string;
   readonly path: string;
   readonly replication: number;
+  /** The writer's id from its create (lets a retried create be recognised). */
+  readonly clientId?: string;
   state: "writing" | "complete";
   sizeBytes: number;
   readonly ctimeMs: number;
@@ -156,6 +158,17 @@ export class Namespace {
 
   // ---- validation: request → entry to log ----
 
+  /**
+   * The file a retried create refers to: `path` is being written by the same
+   * `clientId` (its first create was applied, but the answer was lost, e.g. in
+   * a namenode crash). Undefined otherwise (then `checkCreate` decides).
+   */
+  retriedCreate(path: string, clientId: string | undefined): FileRecord | undefined {
+    if (clientId === undefined || clientId === "") return undefined;
+    const f = this.files.get(path);
+    return f && f.state === "writing" && f.clientId === clientId ? f : undefined;
+  }
+
   /** Validates a create of canonical `path`; returns the `create` entry. */
   checkCreate(req: { path: string; replication: number; fileId: string; atMs: number; clientId?: string }): LogEntry {
     const { path } = req;
@@ -275,6 +288,7 @@ export class Namespace {
           fileId: entry.fileId,
           path: entry.path,
           replication: entry.replication,
+          ...(entry.clientId !== undefined ? { clientId: entry.clientId } : {}),
           state: "writing",
           sizeBytes: 0,
           ctimeMs: entry.atMs,

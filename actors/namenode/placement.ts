@@ -81,15 +81,15 @@ export class Placement {
 }
 
 /**
- * Read order of a chunk's replicas: only the current version on non-dead
- * nodes, least loaded first, then fewest active writes.
+ * Read order of a chunk's replicas: only good copies of the current version on
+ * non-dead nodes (never a stale or corrupt one), least loaded first, then fewest active writes.
  */
 export function readOrder(
-  replicas: readonly { node: PlacementNode; version: number }[],
+  replicas: readonly { node: PlacementNode; version: number; corrupt?: boolean }[],
   version: number,
 ): string[] {
   return replicas
-    .filter((r) => r.version === version && r.node.state !== "dead")
+    .filter((r) => r.version === version && !r.corrupt && r.node.state !== "dead")
     .map((r) => r.node)
     .sort((a, b) => a.load - b.load || a.activeWrites - b.activeWrites || cmp(a.id, b.id))
     .map((n) => n.id);

@@ -19,18 +19,38 @@ export interface NodeRecord {
   activeWrites: number;
   chunkCount: number;
   lastHeartbeatMs: number;
-  /** True once a full report has been received since this registry learnt of the node. */
+  /** True once a full report has been received since this registry learnt of the node (or it came back from dead). */
   reported: boolean;
+  /** Data dirs the node reports as failed. */
+  failedDirs: number;
 }
 
 /** A replica location: which node holds which version. */
 export interface Replica {
   readonly node: NodeRecord;
   version: number;
+  /** The node found this copy corrupt (read, scrub, scan): never served, never counted as a good copy. */
+  corrupt: boolean;
 }
 
-/** What the namenode thinks of a replica a node holds. */
-export type ChunkVerdict = "keep" | "delete" | "orphan";
+/**
+ * What the namenode thinks of a replica a node holds: keep it; delete it (its
+ * file was deleted); stale (an older version than the namespace's); or an
+ * orphan (unknown: deleted after the grace period, and never in safe mode).
+ */
+export type ChunkVerdict = "keep" | "delete" | "stale" | "orphan";
+
+/** Why a replica is ordered deleted (sent to the datanode in the command). */
+export type DeleteReason = "deleted" | "orphan" | "stale" | "surplus" | "corrupt";
+
+/** What a report changed that is worth an event. */
+export interface ReportOutcome {
+  known: boolean;
+  /** Replicas reported with a version older than the namespace's (ordered deleted). */
+  stale: { chunkId: string; version: number }[];
+  /** Replicas newly known to be corrupt. */
+  corrupt: { chunkId: string; version: number; reason: string }[];
+}
 export type ChunkClassifier = (chunkId: string, version: number) => ChunkVerdict;
 
 export interface RegistryOptions {
@@ -40,6 +60,8 @@ export interface RegistryOptions {
   orphanGraceUntilMs: number;
   /** Most commands in one heartbeat reply (the rest wait for the next). */
   commandsPerHeartbeatMax: number;
+  /** False while orphans must be kept (safe mode); default always allowed. */
+  orphanDeletesAllowed?: () => boolean;
 }
 
 /** A state change worth logging and publishing. */
@@ -47,7 +69,8 @@ export type NodeTransition =
   | { kind: "joined"; node: NodeRecord; previous: NodeState | "unknown" }
   | { kind: "dead"; node: NodeRecord; silentMs: number }
   | { kind: "full"; node: NodeRecord }
-  | { kind: "not-full"; node: NodeRecord };
+  | { kind: "not-full"; node: NodeRecord }
+  | { kind: "dirs-failed"; node: NodeRecord; failedDirs: number; previous: number };
 
 export type Heartbeat = NamenodeRequest<"heartbeat">;
 export type Report = NamenodeRequest<"report">;
@@ -55,8 +78,8 @@ export type Report = NamenodeRequest<"report">;
 export class Registry {
   private readonly nodes = new Map<string, NodeRecord>();
   private readonly locations = new Map<string, Replica[]>();
-  /** nodeId → chunkId → version to delete. */
-  private readonly pending = new Map<string, Map<string, number>>();
+  /** nodeId → chunkId → version to delete and why. */
+  private readonly pending = new Map<string, Map<string, { version: number; reason: DeleteReason }>>();
   /** nodeId → unknown chunks seen during the grace period, re-judged after it. */
   private readonly suspects = new Map<string, Map<string, number>>();
   /** nodeId → the full report being received (reportId and the chunks seen so far). */
@@ -80,9 +103,9 @@ export class Registry {
     return this.locations.get(chunkId) ?? [];
   }
 
-  /** Nodes that are not dead and hold `version` of the chunk. */
+  /** Nodes that are not dead and hold a good (not corrupt) copy of `version` of the chunk. */
   liveReplicas(chunkId: string, version: number): Replica[] {
-    return this.replicas(chunkId).filter((r) => r.version === version && r.node.state !== "dead");
+    return this.replicas(chunkId).filter((r) => r.version === version && !r.corrupt && r.node.state !== "dead");
   }
 
   /** Number of chunks with at least one known location. */
@@ -111,12 +134,15 @@ export class Registry {
         chunkCount: 0,
         lastHeartbeatMs: now,
         reported: false,
+        failedDirs: 0,
       };
       this.nodes.set(hb.id, node);
       transitions.push({ kind: "joined", node, previous: "unknown" });
     } else if (node.state === "dead") {
       transitions.push({ kind: "joined", node, previous: "dead" });
       node.state = "alive";
+      // Its deltas were lost while it was cut off: only a full report tells what it holds now.
+      node.reported = false;
     }
     if (node.startedAtMs !== hb.startedAtMs) {
       // The datanode process restarted: what we know of its disk may be stale until it reports again.
@@ -130,6 +156,11 @@ export class Registry {
     node.activeWrites = hb.activeWrites;
     node.chunkCount = hb.chunkCount;
     node.lastHeartbeatMs = now;
+    const failedDirs = hb.dirs.filter((d) => d.failed).length;
+    if (failedDirs !== node.failedDirs) {
+      if (failedDirs > node.failedDirs) transitions.push({ kind: "dirs-failed", node, failedDirs, previous: node.failedDirs });
+      node.failedDirs = failedDirs;
+    }
     const full = hb.availableBytes < this.opts.fullReserveBytes;
     if (full && node.state === "alive") {
       node.state = "full";
@@ -146,9 +177,11 @@ export class Registry {
    * their last page arrives; deltas add and remove. Unknown nodes are ignored
    * until they heartbeat (the heartbeat reply then asks for a full report).
    */
-  report(rep: Report, classify: ChunkClassifier): { known: boolean } {
+  report(rep: Report, classify: ChunkClassifier): ReportOutcome {
+    const out: ReportOutcome = { known: false, stale: [], corrupt: [] };
     const node = this.nodes.get(rep.id);
-    if (!node) return { known: false };
+    if (!node) return out;
+    out.known = true;
     let seen: Set<string> | undefined;
     if (rep.full) {
       let fr = this.fullReports.get(node.id);
@@ -160,7 +193,14 @@ export class Registry {
     }
     for (const c of rep.chunks) {
       seen?.add(c.id);
-      this.addReplica(node, c.id, c.version, classify);
+      if (this.addReplica(node, c.id, c.version, false, classify) === "stale") out.stale.push({ chunkId: c.id, version: c.version });
+    }
+    for (const c of rep.corrupt ?? []) {
+      seen?.add(c.id);
+      const wasCorrupt = this.replicas(c.id).some((r) => r.node === node && r.version === c.version && r.corrupt);
+      const verdict = this.addReplica(node, c.id, c.version, true, classify);
+      if (verdict === "stale") out.stale.push({ chunkId: c.id, version: c.version });
+      else if (!wasCorrupt) out.corrupt.push({ chunkId: c.id, version: c.version, reason: c.reason });
     }
     for (const c of rep.removed) this.removeReplica(node, c.id, c.version);
     if (rep.full && rep.last) {
@@ -175,24 +215,40 @@ export class Registry {
       if (susp) for (const id of [...susp.keys()]) if (!seen!.has(id)) susp.delete(id);
       node.reported = true;
     }
-    return { known: true };
+    return out;
   }
 
   /** Adds a location the namenode learnt from a commit (the writer saw the replica confirm). */
   addConfirmedReplica(nodeId: string, chunkId: string, version: number): void {
     const node = this.nodes.get(nodeId);
-    if (node) this.upsert(node, chunkId, version);
+    if (node) this.upsert(node, chunkId, version, false);
   }
 
-  /** Orders every known holder of `chunkId` to delete it. Returns the nodes ordered. */
+  /** Orders every known holder of `chunkId` (its file was deleted) to delete it. Returns the nodes ordered. */
   orderDelete(chunkId: string, version: number): string[] {
     const out: string[] = [];
     for (const r of this.replicas(chunkId)) {
       if (r.version > version) continue;
-      this.enqueue(r.node.id, chunkId, r.version);
+      this.enqueue(r.node.id, chunkId, r.version, "deleted");
       out.push(r.node.id);
     }
     return out;
+  }
+
+  /** Orders one node to delete its copy of a chunk (watchdog: surplus or corrupt). False when it holds no such copy. */
+  orderDeleteOn(nodeId: string, chunkId: string, version: number, reason: DeleteReason): boolean {
+    if (!this.holds(nodeId, chunkId, version)) return false;
+    this.enqueue(nodeId, chunkId, version, reason);
+    return true;
+  }
+
+  /** Takes back a delete order not delivered yet. True when there was one. */
+  cancelDelete(nodeId: string, chunkId: string, version: number): boolean {
+    const p = this.pending.get(nodeId);
+    const o = p?.get(chunkId);
+    if (!p || !o || o.version !== version) return false;
+    p.delete(chunkId);
+    return true;
   }
 
   /**
@@ -207,13 +263,17 @@ export class Registry {
       if (node.state !== "dead" && silentMs >= this.opts.deadAfterMs) {
         node.state = "dead";
         transitions.push({ kind: "dead", node, silentMs });
+        // A surplus order waiting for a dead node would strike after it returns, when its copy
+        // counts again and another copy may have been trimmed meanwhile: take such orders back.
+        const p = this.pending.get(node.id);
+        if (p) for (const [chunkId, o] of [...p]) if (o.reason === "surplus") p.delete(chunkId);
       }
     }
-    if (now >= this.opts.orphanGraceUntilMs) {
+    if (this.orphansDeletable(now)) {
       for (const [nodeId, susp] of this.suspects) {
         for (const [chunkId, version] of susp) {
           const verdict = classify(chunkId, version);
-          if (verdict !== "keep" && this.holds(nodeId, chunkId, version)) this.enqueue(nodeId, chunkId, version);
+          if (verdict !== "keep" && this.holds(nodeId, chunkId, version)) this.enqueue(nodeId, chunkId, version, reasonOf(verdict));
         }
       }
       this.suspects.clear();
@@ -223,31 +283,39 @@ export class Registry {
 
   /** Commands waiting for a node (not removed). */
   pendingFor(nodeId: string): DatanodeCommand[] {
-    return [...(this.pending.get(nodeId) ?? [])].map(([chunkId, version]) => ({ type: "delete", chunkId, version }));
+    return [...(this.pending.get(nodeId) ?? [])].map(([chunkId, p]) => ({ type: "delete", chunkId, version: p.version, reason: p.reason }));
   }
 
   // ---- internals ----
 
-  private addReplica(node: NodeRecord, chunkId: string, version: number, classify: ChunkClassifier): void {
-    this.upsert(node, chunkId, version);
+  private orphansDeletable(now: number): boolean {
+    return now >= this.opts.orphanGraceUntilMs && (this.opts.orphanDeletesAllowed?.() ?? true);
+  }
+
+  private addReplica(node: NodeRecord, chunkId: string, version: number, corrupt: boolean, classify: ChunkClassifier): ChunkVerdict {
+    this.upsert(node, chunkId, version, corrupt);
     const verdict = classify(chunkId, version);
-    if (verdict === "delete") this.enqueue(node.id, chunkId, version);
+    if (verdict === "delete" || verdict === "stale") this.enqueue(node.id, chunkId, version, reasonOf(verdict));
     else if (verdict === "orphan") {
-      if (this.clock() >= this.opts.orphanGraceUntilMs) this.enqueue(node.id, chunkId, version);
+      if (this.orphansDeletable(this.clock())) this.enqueue(node.id, chunkId, version, "orphan");
       else {
         let susp = this.suspects.get(node.id);
         if (!susp) this.suspects.set(node.id, (susp = new Map()));
         susp.set(chunkId, version);
       }
     }
+    return verdict;
   }
 
-  private upsert(node: NodeRecord, chunkId: string, version: number): void {
+  private upsert(node: NodeRecord, chunkId: string, version: number, corrupt: boolean): void {
     let reps = this.locations.get(chunkId);
     if (!reps) this.locations.set(chunkId, (reps = []));
     const r = reps.find((x) => x.node === node);
-    if (r) r.version = version;
-    else reps.push({ node, version });
+    if (r) {
+      r.version = version;
+      // The latest word of the node wins: a copy it lists as good again (re-replicated onto it) is good.
+      r.corrupt = corrupt;
+    } else reps.push({ node, version, corrupt });
   }
 
   private removeReplica(node: NodeRecord, chunkId: string, version: number): void {
@@ -267,22 +335,26 @@ export class Registry {
     return this.replicas(chunkId).some((r) => r.node.id === nodeId && r.version === version);
   }
 
-  private enqueue(nodeId: string, chunkId: string, version: number): void {
+  private enqueue(nodeId: string, chunkId: string, version: number, reason: DeleteReason): void {
     let p = this.pending.get(nodeId);
     if (!p) this.pending.set(nodeId, (p = new Map()));
-    p.set(chunkId, version);
+    p.set(chunkId, { version, reason });
   }
 
   private takeCommands(nodeId: string): DatanodeCommand[] {
     const p = this.pending.get(nodeId);
     if (!p || p.size === 0) return [];
     const out: DatanodeCommand[] = [];
-    for (const [chunkId, version] of p) {
+    for (const [chunkId, { version, reason }] of p) {
       if (out.length >= this.opts.commandsPerHeartbeatMax) break;
-      out.push({ type: "delete", chunkId, version });
+      out.push({ type: "delete", chunkId, version, reason });
       // Delivered once; if the order is lost the next full report re-judges the chunk.
       p.delete(chunkId);
     }
     return out;
   }
+}
+
+function reasonOf(verdict: ChunkVerdict): DeleteReason {
+  return verdict === "stale" ? "stale" : verdict === "orphan" ? "orphan" : "deleted";
 }

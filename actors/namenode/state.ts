@@ -36,6 +36,16 @@ export class NamenodeState {
   readonly placement: Placement;
   /** Chunks that left the namespace while we run, in state `deleting`, until no replica is known. */
   readonly deleting = new Map<string, number>();
+  /**
+   * Safe mode after a start (set by the watchdog wiring): no repairs, no orphan or
+   * surplus deletes, and `stat` answers UNAVAILABLE for chunks not reported yet.
+   */
+  safeMode = true;
+  /** Files being written when the log was replayed: their writers may commit chunks allocated before the restart. */
+  readonly writingBeforeStart = new Set<string>();
+  /** Repairs running, in total and per datanode (as source or target); set by the watchdog wiring. */
+  repairsInflight = 0;
+  repairsByNode = new Map<string, number>();
   private readonly onChunkTransition: TransitionListener;
 
   constructor(readonly opts: StateOptions) {
@@ -44,8 +54,9 @@ export class NamenodeState {
       {
         deadAfterMs: nn.deadAfterMs,
         fullReserveBytes: nn.fullReserveBytes,
-        orphanGraceUntilMs: opts.startedAtMs + 2 * nn.leaseMs,
+        orphanGraceUntilMs: opts.startedAtMs + nn.orphanGraceMs,
         commandsPerHeartbeatMax: HEARTBEAT_COMMANDS_MAX,
+        orphanDeletesAllowed: () => !this.safeMode,
       },
       opts.clock,
     );
@@ -58,7 +69,8 @@ export class NamenodeState {
   /** What to do with a replica a datanode holds. */
   readonly classify = (chunkId: string, version: number): ChunkVerdict => {
     const c = this.ns.chunk(chunkId);
-    if (c) return version < c.version ? "delete" : "keep";
+    // An older version missed a mutation: it must never be served again.
+    if (c) return version < c.version ? "stale" : "keep";
     if (this.deleting.has(chunkId)) return "delete";
     if (this.allocations.get(chunkId)) return "keep";
     return "orphan";
@@ -79,10 +91,12 @@ export class NamenodeState {
         this.allocations.committed(entry.chunkId);
         break;
       case "complete":
+        this.writingBeforeStart.delete(entry.fileId);
         this.leases.remove(entry.fileId);
         this.allocations.dropFile(entry.fileId);
         break;
       case "delete":
+        this.writingBeforeStart.delete(entry.fileId);
         this.leases.remove(entry.fileId);
         this.allocations.dropFile(entry.fileId);
         break;
@@ -95,7 +109,10 @@ export class NamenodeState {
   /** After replay: every file still being written gets a fresh lease (its writer may come back). */
   leasesAfterReplay(): void {
     const now = this.opts.clock();
-    for (const f of this.ns.writingFiles()) this.leases.renew(f.fileId, now);
+    for (const f of this.ns.writingFiles()) {
+      this.leases.renew(f.fileId, now);
+      this.writingBeforeStart.add(f.fileId);
+    }
   }
 
   /** Chunks being deleted whose last known replica is gone become `gone`. */

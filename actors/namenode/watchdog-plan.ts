@@ -21,6 +21,11 @@ import type {
 /** Most sources/targets remembered as tried per chunk (bounds memory; older ones are forgotten). */
 export const TRIED_REMEMBERED_MAX = 16;
 
+/** True when a chunk must be in the watchdog's view: not exactly `replication` good copies, or a corrupt one. */
+export function needsAttention(c: Pick<ChunkView, "good" | "corrupt" | "replication">): boolean {
+  return c.good.length !== c.replication || c.corrupt.length > 0;
+}
+
 /** What the watchdog remembers about one chunk that needs attention. */
 export interface ChunkTrack {
   /** Failed repair attempts since the chunk was last healthy (or unparked). */
@@ -32,8 +37,8 @@ export interface ChunkTrack {
   parkedUntilMs: number | null;
   /** `chunk.underreplicated` was announced for this episode. */
   announced: boolean;
-  /** dn → when its copy was ordered deleted (surplus/corrupt); such copies no longer count as good. */
-  ordered: Record<string, number>;
+  /** dn → when and why its copy was ordered deleted; such copies no longer count as good. */
+  ordered: Record<string, { atMs: number; reason: "surplus" | "corrupt" }>;
 }
 
 export interface WatchdogInput {
@@ -77,7 +82,9 @@ export function initialContext(input: WatchdogInput): WatchdogContext {
 function fork(ctx: WatchdogContext): WatchdogContext {
   const chunks = new Map<string, ChunkTrack>();
   for (const [id, t] of ctx.chunks) {
-    chunks.set(id, { ...t, triedSources: [...t.triedSources], triedTargets: [...t.triedTargets], ordered: { ...t.ordered } });
+    const ordered: ChunkTrack["ordered"] = {};
+    for (const [dn, o] of Object.entries(t.ordered)) ordered[dn] = { ...o };
+    chunks.set(id, { ...t, triedSources: [...t.triedSources], triedTargets: [...t.triedTargets], ordered });
   }
   return { ...ctx, repairs: new Map(ctx.repairs), chunks, outbox: [], stats: { ...ctx.stats } };
 }
@@ -267,18 +274,7 @@ export function planTick(ctx: WatchdogContext, view: ClusterView): WatchdogConte
     inView.add(c.chunkId);
     const present = new Set([...c.good, ...c.corrupt]);
     let track = next.chunks.get(c.chunkId);
-    if (track) {
-      for (const dn of Object.keys(track.ordered)) {
-        if (!present.has(dn)) delete track.ordered[dn];
-        else if (now - track.ordered[dn] >= limits.repairTimeoutMs) {
-          // The order was lost (never delivered or not carried out): send it again, to the same node only,
-          // so a re-decision can never pick a second victim and cut below the replication factor.
-          const reason = c.corrupt.includes(dn) ? "corrupt" : "surplus";
-          next.outbox.push({ type: "delete", dn, chunkId: c.chunkId, version: c.version, reason });
-          track.ordered[dn] = now;
-        }
-      }
-    }
+    if (track) reviewOrders(next, track, c, now);
     const ordered = new Set(Object.keys(track?.ordered ?? {}));
     const good = c.good.filter((dn) => !ordered.has(dn));
     const corrupt = c.corrupt.filter((dn) => !ordered.has(dn));
@@ -311,7 +307,7 @@ export function planTick(ctx: WatchdogContext, view: ClusterView): WatchdogConte
         // Its copy is useless (never served), so it goes first; the node is a target once it is gone.
         for (const dn of corrupt) {
           if (nodes.get(dn)?.state !== "alive") continue;
-          track.ordered[dn] = now;
+          track.ordered[dn] = { atMs: now, reason: "corrupt" };
           next.outbox.push({ type: "delete", dn, chunkId: c.chunkId, version: c.version, reason: "corrupt" });
         }
       }
@@ -354,7 +350,7 @@ export function planTick(ctx: WatchdogContext, view: ClusterView): WatchdogConte
     if (running.has(c.chunkId)) continue;
     track.announced = false;
     for (const dn of corrupt) {
-      track.ordered[dn] = now;
+      track.ordered[dn] = { atMs: now, reason: "corrupt" };
       next.outbox.push({ type: "delete", dn, chunkId: c.chunkId, version: c.version, reason: "corrupt" });
     }
     const surplus = good.length - c.replication;
@@ -368,7 +364,7 @@ export function planTick(ctx: WatchdogContext, view: ClusterView): WatchdogConte
         })
         .slice(0, surplus);
       for (const dn of victims) {
-        track.ordered[dn] = now;
+        track.ordered[dn] = { atMs: now, reason: "surplus" };
         next.outbox.push({ type: "delete", dn, chunkId: c.chunkId, version: c.version, reason: "surplus" });
       }
     }
@@ -377,6 +373,32 @@ export function planTick(ctx: WatchdogContext, view: ClusterView): WatchdogConte
   // Forget chunks that are healthy again (or gone), unless a repair of theirs is still running.
   for (const id of [...next.chunks.keys()]) if (!inView.has(id) && !running.has(id)) next.chunks.delete(id);
   return next;
+}
+
+/**
+ * Follows up the delete orders of a chunk. A carried-out order is forgotten. A
+ * surplus order is taken back when its node is dead (the order may wait for it
+ * and strike after it returns, when its copy counts again) or when the chunk no
+ * longer has copies to spare (another holder died or lost its copy). An order
+ * without effect after `repairTimeoutMs` is sent again, to the same node only,
+ * so a re-decision can never pick a second victim.
+ */
+function reviewOrders(ctx: WatchdogContext, track: ChunkTrack, c: ChunkView, now: number): void {
+  const cancel = (dn: string) => {
+    delete track.ordered[dn];
+    ctx.outbox.push({ type: "cancel-delete", dn, chunkId: c.chunkId, version: c.version });
+  };
+  for (const [dn, o] of Object.entries(track.ordered)) {
+    if (!c.holders.includes(dn)) delete track.ordered[dn];
+    else if (o.reason === "surplus" && !c.good.includes(dn) && !c.corrupt.includes(dn)) cancel(dn);
+  }
+  const surplusOrders = Object.keys(track.ordered).filter((dn) => track.ordered[dn].reason === "surplus" && c.good.includes(dn));
+  if (c.good.length - surplusOrders.length < c.replication) for (const dn of surplusOrders) cancel(dn);
+  for (const [dn, o] of Object.entries(track.ordered)) {
+    if (now - o.atMs < ctx.limits.repairTimeoutMs) continue;
+    o.atMs = now;
+    ctx.outbox.push({ type: "delete", dn, chunkId: c.chunkId, version: c.version, reason: o.reason });
+  }
 }
 
 function pickSource(good: string[], nodes: Map<string, NodeView>, busy: Busy, track: ChunkTrack, limits: WatchdogLimits): string | undefined {

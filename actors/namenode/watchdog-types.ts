@@ -109,6 +109,8 @@ export type WatchdogEffect =
     }
   /** Order `dn` to delete its copy (delivered with its next heartbeat). */
   | { type: "delete"; dn: string; chunkId: string; version: number; reason: "surplus" | "corrupt" }
+  /** Take back a delete order not delivered yet (its copy is needed after all). */
+  | { type: "cancel-delete"; dn: string; chunkId: string; version: number }
   /** A chunk was found with fewer good copies than wanted (once per episode); live 0 = missing. */
   | { type: "underreplicated"; chunkId: string; version: number; live: number; replication: number }
   | { type: "repaired"; repairId: string; chunkId: string; version: number; source: string; targets: string[]; failed: TargetFailure[]; ms: number; bytes: number }

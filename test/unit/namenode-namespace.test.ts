@@ -159,3 +159,14 @@ test("replaying the log into a fresh namespace reproduces the same state", (t) =
   t.is(replayed.stat("/a/2").chunks[0]?.id, "f2c0");
   t.is(replayed.fileAt("/a/1"), undefined);
 });
+
+test("a create retried by the same writer finds its file; another writer or a complete file does not", (t) => {
+  const ns = new Namespace();
+  ns.apply(ns.checkCreate({ path: "/r", replication: 2, fileId: "f1", atMs: 1, clientId: "w1" }));
+  t.is(ns.retriedCreate("/r", "w1")?.fileId, "f1");
+  t.is(ns.retriedCreate("/r", "w2"), undefined);
+  t.is(ns.retriedCreate("/r", undefined), undefined);
+  t.is(ns.retriedCreate("/other", "w1"), undefined);
+  ns.apply({ op: "complete", fileId: "f1", sizeBytes: 0, atMs: 2 });
+  t.is(ns.retriedCreate("/r", "w1"), undefined, "a complete file is not being written any more");
+});

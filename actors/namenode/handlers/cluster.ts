@@ -1,6 +1,7 @@
 /** `ping`, `nodes`, `fsck`: cluster-wide views. */
 import type { FsckReply, NodeInfo } from "../../../messages/index.js";
 import type { VerbHandler } from "../context.js";
+import { chunkHealth } from "../watchdog-view.js";
 
 /** `ping`: who answers, its epoch and how far the log is. */
 export const ping: VerbHandler<"ping"> = (ctx) => ({ role: "namenode", id: ctx.config.namenode.id, epoch: ctx.epoch(), logSeq: ctx.logSeq() });
@@ -21,11 +22,17 @@ export const nodes: VerbHandler<"nodes"> = (ctx) => {
       load: n.load,
       activeWrites: n.activeWrites,
       lastHeartbeatMsAgo: Math.max(0, now - n.lastHeartbeatMs),
+      failedDirs: n.failedDirs,
+      repairs: ctx.state.repairsByNode.get(n.id) ?? 0,
     }));
   return { nodes: out };
 };
 
-/** `fsck`: replica health of every committed chunk of every complete file. O(chunks). */
+/**
+ * `fsck`: replica health of every committed chunk of every complete file. O(chunks).
+ * `corrupt` counts chunks with at least one corrupt copy on a live node (such copies are
+ * never served nor counted as good); `missing` chunks have no good copy on a live node.
+ */
 export const fsck: VerbHandler<"fsck"> = (ctx) => {
   const { ns, registry } = ctx.state;
   const r: FsckReply = { healthy: true, files: 0, chunks: 0, underReplicated: 0, overReplicated: 0, corrupt: 0, missing: 0, liveNodes: 0 };
@@ -35,13 +42,17 @@ export const fsck: VerbHandler<"fsck"> = (ctx) => {
     for (const c of f.chunks) {
       if (!c) continue;
       r.chunks++;
-      const live = registry.liveReplicas(c.id, c.version).length;
+      const h = chunkHealth(registry, c.id, c.version);
+      const live = h.good.length;
       if (live === 0) r.missing++;
       else if (live < f.replication) r.underReplicated++;
       else if (live > f.replication) r.overReplicated++;
+      if (h.corrupt.length > 0) r.corrupt++;
     }
   }
   r.liveNodes = registry.allNodes().filter((n) => n.state !== "dead").length;
+  r.repairsInflight = ctx.state.repairsInflight;
+  r.safeMode = ctx.state.safeMode;
   r.healthy = r.missing === 0 && r.underReplicated === 0 && r.overReplicated === 0 && r.corrupt === 0;
   return r;
 };

@@ -6,7 +6,13 @@ import { writingFileRenewed } from "./writing.js";
 export const commit: VerbHandler<"commit"> = async (ctx, req) => {
   const f = writingFileRenewed(ctx, req.fileId);
   const { state } = ctx;
-  const alloc = state.allocations.get(req.chunkId);
+  // Allocations are not logged: one made by the previous namenode run is unknown here. The writer of a
+  // file that was already being written before this run may commit it (its replicas confirmed it).
+  const alloc =
+    state.allocations.get(req.chunkId) ??
+    (state.writingBeforeStart.has(req.fileId) && !state.ns.chunk(req.chunkId)
+      ? { fileId: req.fileId, index: req.index, version: req.version, replicas: req.replicas }
+      : undefined);
   const entry = state.ns.checkCommit({ ...req, atMs: ctx.clock() }, alloc, ctx.config.chunkSizeBytes);
   if (entry === null) {
     // A retry of a commit already applied: answer once the original is durable.

@@ -15,7 +15,7 @@ export const heartbeat: VerbHandler<"heartbeat"> = (ctx, req) => {
 /** `report`: replica locations (full pages or deltas). */
 export const report: VerbHandler<"report"> = (ctx, req) => {
   const { state } = ctx;
-  const { known } = state.registry.report(req, state.classify);
+  const { known, stale, corrupt } = state.registry.report(req, state.classify);
   if (!known) {
     ctx.log.debug({ dn: req.id }, `ignored a report from ${req.id}, which has not sent a heartbeat yet`);
     return {};
@@ -25,6 +25,24 @@ export const report: VerbHandler<"report"> = (ctx, req) => {
   if (req.full && req.last) {
     ctx.log.info({ dn: req.id, pages: req.page + 1 }, `${req.id} sent its full report (${req.page + 1} page(s))`);
   }
+  for (const s of stale) {
+    const current = state.ns.chunk(s.chunkId);
+    const at = current ? ` of ${current.file.path} #${current.index}` : "";
+    ctx.log.warn(
+      { dn: req.id, chunkId: s.chunkId, version: s.version, current: current?.version },
+      `${req.id} holds chunk ${s.chunkId}${at} at version ${s.version}, older than the current ${current?.version}: stale, never served, ordered deleted`,
+    );
+    ctx.event("chunk.stale", { dn: req.id, chunkId: s.chunkId, version: s.version, currentVersion: current?.version, path: current?.file.path });
+  }
+  for (const c of corrupt) {
+    const current = state.ns.chunk(c.chunkId);
+    const at = current ? ` of ${current.file.path} #${current.index}` : "";
+    ctx.log.warn(
+      { dn: req.id, chunkId: c.chunkId, version: c.version, reason: c.reason },
+      `${req.id} reports its copy of chunk ${c.chunkId}${at} corrupt (${c.reason}): no longer served, to be re-replicated from a good copy`,
+    );
+    ctx.event("chunk.corrupt", { dn: req.id, chunkId: c.chunkId, version: c.version, reason: c.reason, path: current?.file.path });
+  }
   return {};
 };
 
@@ -33,8 +51,19 @@ export function announceNodeTransition(ctx: NamenodeContext, t: NodeTransition):
   const id = t.node.id;
   switch (t.kind) {
     case "joined":
-      ctx.log.info({ dn: id, previous: t.previous }, t.previous === "dead" ? `${id} is alive again` : `${id} joined`);
-      ctx.event("datanode.joined", { id, previous: t.previous });
+      if (t.previous === "dead") {
+        ctx.log.info({ dn: id, previous: t.previous }, `${id} is alive again after being dead; a full report is asked`);
+        ctx.event("datanode.alive", { id, previous: t.previous });
+      } else {
+        ctx.log.info({ dn: id, previous: t.previous }, `${id} joined`);
+        ctx.event("datanode.joined", { id, previous: t.previous });
+      }
+      return;
+    case "dirs-failed":
+      ctx.log.warn(
+        { dn: id, failedDirs: t.failedDirs, previous: t.previous },
+        `${id} reports ${t.failedDirs} failed data dir(s) (was ${t.previous}); their chunks are re-replicated as they are reported removed`,
+      );
       return;
     case "dead":
       ctx.log.warn({ dn: id, silentMs: t.silentMs }, `${id} became dead after ${t.silentMs} ms without heartbeat`);

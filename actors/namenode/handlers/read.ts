@@ -10,9 +10,9 @@ export const stat: VerbHandler<"stat"> = (ctx, req) => {
   const f = ctx.state.ns.stat(path);
   const chunks: ChunkInfo[] = [];
   // Right after a (re)start replica locations are still arriving in datanode reports (they are
-  // never logged). Until a silent holder would count as dead, "no replica" means "not reported
-  // yet": answer retryably instead of letting the reader conclude the data is gone.
-  const warmingUp = ctx.clock() - ctx.state.opts.startedAtMs < ctx.config.namenode.deadAfterMs;
+  // never logged). In safe mode "no replica" means "not reported yet": answer retryably instead of
+  // letting the reader conclude the data is gone. After it, an empty list is the truth.
+  const warmingUp = ctx.state.safeMode;
   for (const c of f.chunks) {
     if (!c) continue;
     const replicas = readOrder(ctx.state.registry.replicas(c.id), c.version);

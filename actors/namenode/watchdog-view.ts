@@ -1,0 +1,59 @@
+/**
+ * Builds the watchdog's view of the cluster from the namenode's state. PURE
+ * (reads memory only). O(committed chunks) per call: the scan fsck does too.
+ */
+import type { NamenodeState } from "./state.js";
+import type { Registry } from "./registry.js";
+import type { ChunkView, ClusterView } from "./watchdog-types.js";
+import { needsAttention } from "./watchdog-plan.js";
+
+export interface ChunkHealth {
+  /** Non-dead nodes with a good copy of the version. */
+  good: string[];
+  /** Non-dead nodes with a corrupt copy of the version. */
+  corrupt: string[];
+  /** Every node known to hold any copy (any version, any state). */
+  holders: string[];
+}
+
+/** Where the copies of one chunk version are, and which are good. */
+export function chunkHealth(registry: Registry, chunkId: string, version: number): ChunkHealth {
+  const h: ChunkHealth = { good: [], corrupt: [], holders: [] };
+  for (const r of registry.replicas(chunkId)) {
+    h.holders.push(r.node.id);
+    if (r.version !== version || r.node.state === "dead") continue;
+    (r.corrupt ? h.corrupt : h.good).push(r.node.id);
+  }
+  return h;
+}
+
+/**
+ * The cluster view for one watchdog tick: every node, and the committed chunks
+ * of complete files that need attention or that the watchdog still tracks.
+ * Files being written are left out (their writer is still placing replicas),
+ * and so are deleted chunks (they are no longer in the namespace).
+ * `countReported` (safe mode only) also counts chunks with a reported good copy.
+ */
+export function buildClusterView(state: NamenodeState, nowMs: number, tracked: ReadonlySet<string>, countReported: boolean): ClusterView {
+  const { ns, registry } = state;
+  const chunks: ChunkView[] = [];
+  let reported = 0;
+  for (const f of ns.allFiles()) {
+    for (const c of f.chunks) {
+      if (!c) continue;
+      if (countReported && registry.replicas(c.id).some((r) => r.version === c.version && !r.corrupt)) reported++;
+      if (f.state !== "complete") continue;
+      const h = chunkHealth(registry, c.id, c.version);
+      const view = { ...h, replication: f.replication };
+      if (!needsAttention(view) && !tracked.has(c.id)) continue;
+      chunks.push({ chunkId: c.id, version: c.version, sizeBytes: c.size, checksum: c.checksum, ...view });
+    }
+  }
+  return {
+    nowMs,
+    nodes: registry.allNodes().map((n) => ({ id: n.id, state: n.state, availableBytes: n.availableBytes, load: n.load, activeWrites: n.activeWrites })),
+    chunks,
+    committedChunks: ns.chunkCount,
+    reportedChunks: countReported ? reported : ns.chunkCount,
+  };
+}

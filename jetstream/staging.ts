@@ -1,0 +1,42 @@
+/**
+ * Cleanup of the Object Store staging bucket: objects left by writers or
+ * repairs that crashed between staging a chunk and deleting it.
+ */
+import type { NatsConnection } from "@nats-io/transport-node";
+import { Objm } from "@nats-io/obj";
+import type { LogSink } from "./metalog.js";
+
+export interface StagingSweepResult {
+  /** False when the bucket does not exist (nothing was ever staged). */
+  exists: boolean;
+  scanned: number;
+  deleted: string[];
+}
+
+/** Deletes objects of `bucket` whose last change is older than `maxAgeMs` at `nowMs`. Skips silently if the bucket is missing. */
+export async function sweepStaging(nc: NatsConnection, bucket: string, maxAgeMs: number, nowMs: number, log?: LogSink): Promise<StagingSweepResult> {
+  const result: StagingSweepResult = { exists: false, scanned: 0, deleted: [] };
+  let os;
+  try {
+    os = await new Objm(nc).open(bucket);
+  } catch (e) {
+    if (/not found/i.test((e as Error).message ?? "")) return result;
+    throw e;
+  }
+  result.exists = true;
+  const infos = await os.list();
+  for (const info of infos) {
+    result.scanned++;
+    const mtimeMs = Date.parse(info.mtime);
+    if (!Number.isFinite(mtimeMs) || nowMs - mtimeMs < maxAgeMs) continue;
+    try {
+      await os.delete(info.name);
+      result.deleted.push(info.name);
+      log?.info({ bucket, object: info.name, ageMs: nowMs - mtimeMs }, `deleted staged object ${info.name} from ${bucket}: left for ${nowMs - mtimeMs} ms, more than ${maxAgeMs} ms`);
+    } catch (e) {
+      // Deleted meanwhile by its writer, or a transient error: the next sweep tries again.
+      log?.warn({ bucket, object: info.name, err: e }, `could not delete staged object ${info.name}: ${(e as Error).message}`);
+    }
+  }
+  return result;
+}
