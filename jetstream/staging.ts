@@ -26,6 +26,7 @@ export async function sweepStaging(nc: NatsConnection, bucket: string, maxAgeMs:
   result.exists = true;
   const infos = await os.list();
   for (const info of infos) {
+    if (info.deleted) continue;
     result.scanned++;
     const mtimeMs = Date.parse(info.mtime);
     if (!Number.isFinite(mtimeMs) || nowMs - mtimeMs < maxAgeMs) continue;
