@@ -11,6 +11,9 @@ import { join } from "node:path";
 import { startCluster, FAST_FAULT_CONFIG, mergeConfig, seededBytes, waitFor, chunkFiles, type TestCluster, type StatJson } from "../helpers/cluster.js";
 import { AckedFiles, assertAllReadBack, assertReplicationRestored, readReplica, MiB } from "../helpers/faults.js";
 
+/** Tests that need repair features still being built: skipped unless WOODS_FAULTS_ALL=1 (see the SKIPPED comments). */
+const awaitingRepair = process.env.WOODS_FAULTS_ALL ? test.serial : test.serial.skip;
+
 /** Bytes after the data: one CRC32 per 64 KiB block, then the 44-byte footer. */
 const FOOTER_BYTES = 44;
 const ALL_BAD_BOUND_MS = 30_000;
@@ -100,7 +103,7 @@ test.serial("a replica carrying another chunk's valid checksum trailer is never 
 });
 
 // SKIPPED until corrupt replicas are reported to the namenode and the watchdog re-replicates them (issue 3 items 2 and 4).
-test.serial.skip("every damaged replica is counted by fsck, re-replicated from a good copy, and fsck is healthy again", async (t) => {
+awaitingRepair("every damaged replica is counted by fsck, re-replicated from a good copy, and fsck is healthy again", async (t) => {
   const fsckSeen = await waitFor(async () => {
     const f = await cluster.fsck();
     return f.corrupt > 0 || f.healthy ? f : undefined;
@@ -122,16 +125,23 @@ test.serial("when every replica of a chunk is corrupt, get fails with a clear er
   t.true(await acked.put(cluster, "/rot/all-bad", seededBytes(MiB + 5, 6)));
   acked.hashes.delete("/rot/all-bad"); // about to be destroyed on purpose
   const chunk = (await cluster.stat("/rot/all-bad")).chunks[0];
-  for (const dn of chunk.replicas) {
-    const file = await replicaFile(dn, chunk.id);
-    const b = readAt(file, 1000, 1);
-    patch(file, 1000, Buffer.from([b[0] ^ 0xff]));
+  // Freeze the holders while their copies rot, so the fast scrubber cannot find one bad copy
+  // and repair it from another that is still good before all are damaged.
+  for (const dn of chunk.replicas) await cluster.signal(dn, "SIGSTOP");
+  try {
+    for (const dn of chunk.replicas) {
+      const file = await replicaFile(dn, chunk.id);
+      const b = readAt(file, 1000, 1);
+      patch(file, 1000, Buffer.from([b[0] ^ 0xff]));
+    }
+  } finally {
+    for (const dn of chunk.replicas) await cluster.signal(dn, "SIGCONT");
   }
   const out = join(work, "all-bad.out");
   const started = Date.now();
   const r = await cluster.woods(["get", "/rot/all-bad", out], { timeoutMs: ALL_BAD_BOUND_MS + 10_000 });
   const ms = Date.now() - started;
-  t.is(r.code, 1, `get of an unreadable file exited ${r.code}: ${r.stderr}`);
+  t.is(r.code, 1, `get of an unreadable file exited ${r.code} (${existsSync(out) ? `wrote ${statSync(out).size} bytes` : "no file"}): ${r.stderr}`);
   t.regex(r.stderr, /^woods: .*(ALL_REPLICAS_FAILED|could not be read|no live replica)/m);
   t.true(ms < ALL_BAD_BOUND_MS, `get took ${ms} ms to give up`);
   t.false(existsSync(out), "no output file");

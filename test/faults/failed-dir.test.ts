@@ -9,11 +9,17 @@ import { startCluster, FAST_FAULT_CONFIG, waitFor, allChunkFiles, seededBytes, t
 import { recordEvents, type EventRecorder } from "../helpers/events.js";
 import { AckedFiles, assertAllReadBack, assertReplicationRestored, readReplica, chunkChecksumOf, MiB } from "../helpers/faults.js";
 
-const VICTIM = "dn1";
+/** Tests that need repair features still being built: skipped unless WOODS_FAULTS_ALL=1 (see the SKIPPED comments). */
+const awaitingRepair = process.env.WOODS_FAULTS_ALL ? test.serial : test.serial.skip;
+
+/** The datanode that loses a dir: the first one found with chunks in both of its dirs. */
+let victim = "";
 let cluster: TestCluster;
 let events: EventRecorder;
 let failedDir = "";
 let healthyDir = "";
+/** Set once the dir has been replaced by a file, for teardown. */
+let replaced = "";
 /** Chunk ids whose dn1 replica was in the failed dir. */
 let lostChunks: string[] = [];
 const acked = new AckedFiles();
@@ -24,22 +30,31 @@ test.before(async () => {
 });
 test.after.always(async () => {
   await events?.stop();
-  if (failedDir) rmSync(failedDir, { force: true });
+  if (replaced) rmSync(replaced, { force: true });
   await cluster?.down();
 });
 
 test.serial("a datanode whose data dir is replaced by a file marks it failed and stays alive", async (t) => {
-  for (let i = 0; i < 6; i++) t.true(await acked.put(cluster, `/dirs/f${i}`, seededBytes(2 * MiB + 500 * i, 900 + i)));
-  [failedDir, healthyDir] = await cluster.dataDirs(VICTIM);
+  // Write until some datanode holds chunks in both of its dirs (placement decides where).
+  for (let i = 0; i < 20 && !victim; i++) {
+    t.true(await acked.put(cluster, `/dirs/f${i}`, seededBytes(2 * MiB + 500 * i, 900 + i)));
+    for (const d of (await cluster.status()).datanodes) {
+      if (d.dirs.length === 2 && d.dirs.every((dir) => allChunkFiles(dir).length > 0)) {
+        victim = d.id;
+        [failedDir, healthyDir] = d.dirs;
+        break;
+      }
+    }
+  }
+  t.truthy(victim, "some datanode holds chunks in both dirs");
   const files = allChunkFiles(failedDir);
-  t.true(files.length > 0, `${failedDir} holds chunks`);
-  t.true(allChunkFiles(healthyDir).length > 0, `${healthyDir} holds chunks`);
   lostChunks = files.map((f) => f.split("/").pop()!.replace(/_v\d+\.chunk$/, ""));
   renameSync(failedDir, `${failedDir}.gone`);
   writeFileSync(failedDir, "this data dir failed\n");
-  const node = await waitFor(async () => (await cluster.nodes()).find((n) => n.id === VICTIM && (n.failedDirs ?? 0) >= 1), 10_000, `${VICTIM} to report a failed dir`);
+  replaced = failedDir;
+  const node = await waitFor(async () => (await cluster.nodes()).find((n) => n.id === victim && (n.failedDirs ?? 0) >= 1), 10_000, `${victim} to report a failed dir`);
   t.is(node.state, "alive");
-  await events.waitFor("datanode.dir.failed", 5000, (e) => JSON.stringify(e).includes(VICTIM));
+  await events.waitFor("datanode.dir.failed", 5000, (e) => JSON.stringify(e).includes(victim));
 });
 
 test.serial("reads never use the failed dir and the datanode keeps serving its healthy dir", async (t) => {
@@ -49,8 +64,8 @@ test.serial("reads never use the failed dir and the datanode keeps serving its h
   for (const path of acked.paths()) {
     for (const c of (await cluster.stat(path)).chunks) {
       if (!healthy.has(c.id)) continue;
-      t.true(c.replicas.includes(VICTIM), `${VICTIM} still lists its healthy-dir replica of ${c.id}`);
-      t.is(await chunkChecksumOf(await readReplica(cluster.url, VICTIM, c)), c.checksum);
+      t.true(c.replicas.includes(victim), `${victim} still lists its healthy-dir replica of ${c.id}`);
+      t.is(await chunkChecksumOf(await readReplica(cluster.url, victim, c)), c.checksum);
       served++;
     }
   }
@@ -63,12 +78,12 @@ test.serial("new puts succeed after the dir failure", async (t) => {
 });
 
 // SKIPPED until the namenode re-replicates the chunks of a failed dir (issue 3 items 2 and 4).
-test.serial.skip("the failed dir's chunks are re-replicated and the victim no longer lists them", async (t) => {
+awaitingRepair("the failed dir's chunks are re-replicated and the victim no longer lists them", async (t) => {
   await assertReplicationRestored(t, cluster, acked.paths(), 60_000);
   const lost = new Set(lostChunks);
   for (const path of acked.paths()) {
     for (const c of (await cluster.stat(path)).chunks) {
-      if (lost.has(c.id)) t.false(c.replicas.includes(VICTIM), `${c.id} was in the failed dir but ${VICTIM} still lists it`);
+      if (lost.has(c.id)) t.false(c.replicas.includes(victim), `${c.id} was in the failed dir but ${victim} still lists it`);
     }
   }
 });

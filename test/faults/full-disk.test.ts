@@ -11,10 +11,18 @@ import { join } from "node:path";
 import { startCluster, FAST_FAULT_CONFIG, mergeConfig, seededBytes, waitFor, partFiles, type TestCluster } from "../helpers/cluster.js";
 import { AckedFiles, assertAllReadBack, assertReplicationRestored, readReplica, chunkChecksumOf, MiB } from "../helpers/faults.js";
 
+/** Tests that need repair features still being built: skipped unless WOODS_FAULTS_ALL=1 (see the SKIPPED comments). */
+const awaitingRepair = process.env.WOODS_FAULTS_ALL && canMountTmpfs() ? test.serial : test.serial.skip;
+
 const FULL = "dn1";
 
-/** True when this process may mount a size-limited tmpfs. */
+/** True when this process may mount a size-limited tmpfs (probed once). */
+let mountable: boolean | undefined;
 function canMountTmpfs(): boolean {
+  mountable ??= probeTmpfs();
+  return mountable;
+}
+function probeTmpfs(): boolean {
   const probe = mkdtempSync(join(tmpdir(), "woods-mount-probe-"));
   try {
     execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", probe], { stdio: "ignore" });
@@ -91,7 +99,7 @@ serial("no partial chunk on the full datanode is acknowledged, and no temp file 
 });
 
 // SKIPPED until the namenode's replication watchdog repairs chunks that got fewer than 3 replicas (issue 3 item 2).
-test.serial.skip("chunks that could not land on the full datanode get their third replica elsewhere", async (t) => {
+awaitingRepair("chunks that could not land on the full datanode get their third replica elsewhere", async (t) => {
   await assertReplicationRestored(t, cluster!, acked.paths(), 60_000);
   await assertAllReadBack(t, cluster!, acked);
 });

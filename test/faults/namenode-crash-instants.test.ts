@@ -9,6 +9,9 @@ import test from "ava";
 import { startCluster, FAST_FAULT_CONFIG, mergeConfig, seededBytes, sha256, waitFor, allChunkFiles, type TestCluster } from "../helpers/cluster.js";
 import { AckedFiles, assertAllReadBack, assertNoPartFiles, assertNothingStaged, MiB } from "../helpers/faults.js";
 
+/** Tests that need repair features still being built: skipped unless WOODS_FAULTS_ALL=1 (see the SKIPPED comments). */
+const awaitingRepair = process.env.WOODS_FAULTS_ALL ? test.serial : test.serial.skip;
+
 const LEASE_MS = 4000;
 /** Every instant × verb; WOODS_TEST_SPECS=before-append:commit,… runs only those (to reproduce one). */
 const SPECS = process.env.WOODS_TEST_SPECS?.split(",") ?? ["create", "commit", "complete"].flatMap((verb) => ["before-append", "after-puback", "after-reply"].map((point) => `${point}:${verb}`));
@@ -64,7 +67,7 @@ test.serial("every acknowledged put reads back after the crashes, and failed put
 });
 
 // SKIPPED until the namenode deletes orphan replicas and cleans staged objects (issue 3 items 2 and 5).
-test.serial.skip("no orphan replica or staged object is left behind", async (t) => {
+awaitingRepair("no orphan replica or staged object is left behind", async (t) => {
   await assertNothingStaged(t, cluster);
   const status = await cluster.status();
   await waitFor(async () => {

@@ -9,6 +9,9 @@ import { startCluster, FAST_FAULT_CONFIG, seededBytes, sha256, waitFor, chunkFil
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.js";
 import { AckedFiles, assertAllReadBack, assertReplicationRestored, MiB } from "../helpers/faults.js";
 
+/** Tests that need repair features still being built: skipped unless WOODS_FAULTS_ALL=1 (see the SKIPPED comments). */
+const awaitingRepair = process.env.WOODS_FAULTS_ALL ? test.serial : test.serial.skip;
+
 const VICTIM = "dn1";
 /** A read that meets the partitioned node waits requestTimeoutMs (5 s) before falling over. */
 const READ_BOUND_MS = 15_000;
@@ -90,7 +93,7 @@ for (const how of ["cut", "stall"] as const) {
 }
 
 // SKIPPED until the namenode's replication watchdog repairs around a dead node and trims surplus replicas (issue 3 items 2 and 7).
-test.serial.skip("after the partitions heal, every chunk has exactly 3 replicas", async (t) => {
+awaitingRepair("after the partitions heal, every chunk has exactly 3 replicas", async (t) => {
   await assertReplicationRestored(t, cluster, acked.paths(), 60_000, true);
   await assertAllReadBack(t, cluster, acked);
 });
