@@ -11,8 +11,6 @@ import { join } from "node:path";
 import { startCluster, FAST_FAULT_CONFIG, mergeConfig, seededBytes, waitFor, partFiles, type TestCluster } from "../helpers/cluster.js";
 import { AckedFiles, assertAllReadBack, assertReplicationRestored, readReplica, chunkChecksumOf, MiB } from "../helpers/faults.js";
 
-/** Tests that need repair features still being built: skipped unless WOODS_FAULTS_ALL=1 (see the SKIPPED comments). */
-const awaitingRepair = process.env.WOODS_FAULTS_ALL && canMountTmpfs() ? test.serial : test.serial.skip;
 
 const FULL = "dn1";
 
@@ -35,6 +33,8 @@ function probeTmpfs(): boolean {
   }
 }
 const serial = canMountTmpfs() ? test.serial : test.serial.skip;
+/** Tests that need repair features still being built: skipped unless WOODS_FAULTS_ALL=1 (see the SKIPPED comments). */
+const awaitingRepair = process.env.WOODS_FAULTS_ALL && canMountTmpfs() ? test.serial : test.serial.skip;
 
 let cluster: TestCluster | undefined;
 let mountPoint = "";
