@@ -1,5 +1,5 @@
 /**
- * A failed data dir: one of dn1's two dirs is replaced by a plain file. The datanode marks
+ * A failed data dir: one of a datanode's two dirs is replaced by a plain file. The datanode marks
  * it failed and reports it, keeps serving from its healthy dir, and the failed dir's
  * chunks are re-replicated.
  */
