@@ -56,7 +56,10 @@ export class NamenodeState {
         fullReserveBytes: nn.fullReserveBytes,
         orphanGraceUntilMs: opts.startedAtMs + nn.orphanGraceMs,
         commandsPerHeartbeatMax: HEARTBEAT_COMMANDS_MAX,
-        orphanDeletesAllowed: () => !this.safeMode,
+        // Allocations are not logged, so after a restart an unknown replica may be a chunk a writer
+        // from before the restart is about to commit (its retried commit is accepted). Such replicas
+        // are indistinguishable from orphans until every pre-restart write completed or lost its lease.
+        orphanDeletesAllowed: () => !this.safeMode && this.writingBeforeStart.size === 0,
       },
       opts.clock,
     );

@@ -11,8 +11,7 @@ import { join } from "node:path";
 import { startCluster, FAST_FAULT_CONFIG, mergeConfig, seededBytes, waitFor, chunkFiles, type TestCluster, type StatJson } from "../helpers/cluster.js";
 import { AckedFiles, assertAllReadBack, assertReplicationRestored, readReplica, MiB } from "../helpers/faults.js";
 
-/** Tests that need repair features still being built: skipped unless WOODS_FAULTS_ALL=1 (see the SKIPPED comments). */
-const awaitingRepair = process.env.WOODS_FAULTS_ALL ? test.serial : test.serial.skip;
+const repairTest = test.serial;
 
 /** Bytes after the data: one CRC32 per 64 KiB block, then the 44-byte footer. */
 const FOOTER_BYTES = 44;
@@ -101,9 +100,7 @@ test.serial("a replica carrying another chunk's valid checksum trailer is never 
     patch(file, size - trailerBytes, readAt(donorFile, size - trailerBytes, trailerBytes));
   });
 });
-
-// SKIPPED until corrupt replicas are reported to the namenode and the watchdog re-replicates them (issue 3 items 2 and 4).
-awaitingRepair("every damaged replica is counted by fsck, re-replicated from a good copy, and fsck is healthy again", async (t) => {
+repairTest("every damaged replica is counted by fsck, re-replicated from a good copy, and fsck is healthy again", async (t) => {
   const fsckSeen = await waitFor(async () => {
     const f = await cluster.fsck();
     return f.corrupt > 0 || f.healthy ? f : undefined;

@@ -9,8 +9,7 @@ import { startCluster, FAST_FAULT_CONFIG, waitFor, allChunkFiles, type TestClust
 import { recordEvents, type EventRecorder } from "../helpers/events.js";
 import { AckedFiles, writeStream, assertAllReadBack, assertReplicationRestored, assertNoPartFiles, assertNothingStaged, MiB } from "../helpers/faults.js";
 
-/** Tests that need repair features still being built: skipped unless WOODS_FAULTS_ALL=1 (see the SKIPPED comments). */
-const awaitingRepair = process.env.WOODS_FAULTS_ALL ? test.serial : test.serial.skip;
+const repairTest = test.serial;
 
 const DEAD_AFTER_MS = 3000;
 const VICTIM = "dn2";
@@ -53,17 +52,13 @@ test.serial("the killed datanode is reported dead within deadAfterMs plus a few 
     for (const c of st.chunks) t.false(c.replicas.includes(VICTIM), `${path} still lists dead ${VICTIM}`);
   }
 });
-
-// SKIPPED until the namenode's replication watchdog re-replicates a dead node's chunks (issue 3 item 2).
-awaitingRepair("replication returns to 3 on the 3 live datanodes, with repair events", async (t) => {
+repairTest("replication returns to 3 on the 3 live datanodes, with repair events", async (t) => {
   await assertReplicationRestored(t, cluster, acked.paths(), 60_000);
   t.true(events.of("chunk.repaired").length > 0, "repairs are announced on woods.events.chunk.repaired");
   await assertAllReadBack(t, cluster, acked);
   await assertNothingStaged(t, cluster);
 });
-
-// SKIPPED until the watchdog trims over-replicated chunks and re-replicates (issue 3 item 2).
-awaitingRepair("when the datanode comes back, surplus replicas are trimmed to exactly 3 and nothing is left behind", async (t) => {
+repairTest("when the datanode comes back, surplus replicas are trimmed to exactly 3 and nothing is left behind", async (t) => {
   await cluster.ok(["cluster", "start", VICTIM]);
   await waitFor(async () => (await cluster.nodes()).find((n) => n.id === VICTIM && n.state === "alive"), 10_000, `${VICTIM} alive`);
   await assertReplicationRestored(t, cluster, acked.paths(), 60_000, true);

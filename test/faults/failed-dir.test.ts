@@ -9,8 +9,7 @@ import { startCluster, FAST_FAULT_CONFIG, waitFor, allChunkFiles, chunkFiles, se
 import { recordEvents, type EventRecorder } from "../helpers/events.js";
 import { AckedFiles, assertAllReadBack, assertReplicationRestored, readReplica, chunkChecksumOf, MiB } from "../helpers/faults.js";
 
-/** Tests that need repair features still being built: skipped unless WOODS_FAULTS_ALL=1 (see the SKIPPED comments). */
-const awaitingRepair = process.env.WOODS_FAULTS_ALL ? test.serial : test.serial.skip;
+const repairTest = test.serial;
 
 /** The datanode that loses a dir: the first one found with chunks in both of its dirs. */
 let victim = "";
@@ -72,9 +71,7 @@ test.serial("new puts succeed after the dir failure", async (t) => {
   for (let i = 0; i < 3; i++) t.true(await acked.put(cluster, `/dirs/after${i}`, seededBytes(MiB + 3, 950 + i)));
   await assertAllReadBack(t, cluster, acked);
 });
-
-// SKIPPED until the namenode re-replicates the chunks of a failed dir (issue 3 items 2 and 4).
-awaitingRepair("the failed dir's chunks are re-replicated and the victim no longer lists them", async (t) => {
+repairTest("the failed dir's chunks are re-replicated and the victim no longer lists them", async (t) => {
   await assertReplicationRestored(t, cluster, acked.paths(), 60_000);
   const lost = new Set(lostChunks);
   for (const path of acked.paths()) {

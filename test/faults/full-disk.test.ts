@@ -33,8 +33,7 @@ function probeTmpfs(): boolean {
   }
 }
 const serial = canMountTmpfs() ? test.serial : test.serial.skip;
-/** Tests that need repair features still being built: skipped unless WOODS_FAULTS_ALL=1 (see the SKIPPED comments). */
-const awaitingRepair = process.env.WOODS_FAULTS_ALL && canMountTmpfs() ? test.serial : test.serial.skip;
+const repairTest = canMountTmpfs() ? test.serial : test.serial.skip;
 
 let cluster: TestCluster | undefined;
 let mountPoint = "";
@@ -97,9 +96,7 @@ serial("no partial chunk on the full datanode is acknowledged, and no temp file 
   t.true(checked > 0, `${FULL} holds some acknowledged replicas`);
   await waitFor(() => partFiles(mountPoint).length === 0 || `not yet: ${partFiles(mountPoint).join(", ")}`, 10_000, "no .part files on the full disk");
 });
-
-// SKIPPED until the namenode's replication watchdog repairs chunks that got fewer than 3 replicas (issue 3 item 2).
-awaitingRepair("chunks that could not land on the full datanode get their third replica elsewhere", async (t) => {
+repairTest("chunks that could not land on the full datanode get their third replica elsewhere", async (t) => {
   await assertReplicationRestored(t, cluster!, acked.paths(), 60_000);
   await assertAllReadBack(t, cluster!, acked);
 });

@@ -7,8 +7,7 @@ import test from "ava";
 import { startCluster, FAST_FAULT_CONFIG, seededBytes, sha256, waitFor, type TestCluster } from "../helpers/cluster.js";
 import { AckedFiles, assertAllReadBack, assertReplicationRestored, MiB } from "../helpers/faults.js";
 
-/** Tests that need repair features still being built: skipped unless WOODS_FAULTS_ALL=1 (see the SKIPPED comments). */
-const awaitingRepair = process.env.WOODS_FAULTS_ALL ? test.serial : test.serial.skip;
+const repairTest = test.serial;
 
 /** requestTimeoutMs (5 s in FAST_FAULT_CONFIG) per failover, plus process start and slack. */
 const READ_BOUND_MS = 15_000;
@@ -58,9 +57,7 @@ test.serial("the frozen datanode is declared dead, and rejoins after SIGCONT", a
   t.is((await cluster.nodes()).filter((n) => n.state === "alive").length, 4);
   await assertAllReadBack(t, cluster, acked);
 });
-
-// SKIPPED until the namenode's replication watchdog repairs under-replicated chunks and trims surplus replicas (issue 3 item 2).
-awaitingRepair("after the rejoin every chunk has exactly 3 replicas (surplus trimmed)", async (t) => {
+repairTest("after the rejoin every chunk has exactly 3 replicas (surplus trimmed)", async (t) => {
   await assertReplicationRestored(t, cluster, acked.paths(), 60_000, true);
   await assertAllReadBack(t, cluster, acked);
 });

@@ -9,8 +9,7 @@ import test from "ava";
 import { startCluster, FAST_FAULT_CONFIG, mergeConfig, seededBytes, sha256, waitFor, allChunkFiles, type TestCluster } from "../helpers/cluster.js";
 import { AckedFiles, assertAllReadBack, assertNoPartFiles, assertNothingStaged, MiB } from "../helpers/faults.js";
 
-/** Tests that need repair features still being built: skipped unless WOODS_FAULTS_ALL=1 (see the SKIPPED comments). */
-const awaitingRepair = process.env.WOODS_FAULTS_ALL ? test.serial : test.serial.skip;
+const repairTest = test.serial;
 
 const LEASE_MS = 4000;
 /** Every instant × verb; WOODS_TEST_SPECS=before-append:commit,… runs only those (to reproduce one). */
@@ -65,9 +64,7 @@ test.serial("every acknowledged put reads back after the crashes, and failed put
   }
   await assertNoPartFiles(t, cluster);
 });
-
-// SKIPPED until the namenode deletes orphan replicas and cleans staged objects (issue 3 items 2 and 5).
-awaitingRepair("no orphan replica or staged object is left behind", async (t) => {
+repairTest("no orphan replica or staged object is left behind", async (t) => {
   await assertNothingStaged(t, cluster);
   const status = await cluster.status();
   await waitFor(async () => {

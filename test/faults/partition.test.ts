@@ -9,8 +9,7 @@ import { startCluster, FAST_FAULT_CONFIG, seededBytes, sha256, waitFor, chunkFil
 import { startTcpProxy, type TcpProxy } from "../helpers/tcp-proxy.js";
 import { AckedFiles, assertAllReadBack, assertReplicationRestored, MiB } from "../helpers/faults.js";
 
-/** Tests that need repair features still being built: skipped unless WOODS_FAULTS_ALL=1 (see the SKIPPED comments). */
-const awaitingRepair = process.env.WOODS_FAULTS_ALL ? test.serial : test.serial.skip;
+const repairTest = test.serial;
 
 const VICTIM = "dn1";
 /** A read that meets the partitioned node waits requestTimeoutMs (5 s) before falling over. */
@@ -91,9 +90,7 @@ for (const how of ["cut", "stall"] as const) {
     );
   });
 }
-
-// SKIPPED until the namenode's replication watchdog repairs around a dead node and trims surplus replicas (issue 3 items 2 and 7).
-awaitingRepair("after the partitions heal, every chunk has exactly 3 replicas", async (t) => {
+repairTest("after the partitions heal, every chunk has exactly 3 replicas", async (t) => {
   await assertReplicationRestored(t, cluster, acked.paths(), 60_000, true);
   await assertAllReadBack(t, cluster, acked);
 });
