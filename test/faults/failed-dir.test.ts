@@ -74,6 +74,7 @@ test.serial("new puts succeed after the dir failure", async (t) => {
 repairTest("the failed dir's chunks are re-replicated and the victim no longer lists them", async (t) => {
   await assertReplicationRestored(t, cluster, acked.paths(), 60_000);
   const lost = new Set(lostChunks);
+  t.true(lost.size > 0, "the failed dir held chunks");
   for (const path of acked.paths()) {
     for (const c of (await cluster.stat(path)).chunks) {
       // The victim may list it again only with a new copy in its healthy dir (a repair may pick it as target).

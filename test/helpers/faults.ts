@@ -61,6 +61,7 @@ export async function assertReplicationRestored(t: ExecutionContext, cluster: Te
   await waitFor(() => replicationRestored(cluster, paths, { exact }), timeoutMs, `replication restored${exact ? " (exactly)" : ""}`, 500);
   const ms = Date.now() - started;
   t.log(`replication ${exact ? "exactly " : ""}restored ${ms} ms after the check began`);
+  t.pass(`replication restored within ${timeoutMs} ms`);
   return ms;
 }
 
