@@ -14,6 +14,7 @@ import { loadConfig } from "../config/index.js";
 import { WoodsClient } from "../actors/client/index.js";
 import { connectNats } from "../actors/index.js";
 import { objectStorePutGet } from "./objectstore.js";
+import { repairBench } from "./repair.js";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
@@ -110,6 +111,21 @@ async function main() {
     ["woods get, replication 1", m.rf1_get, (m.rf1_get / m.os_get).toFixed(2)],
     ["cp + sync of the file (disk)", m.cp, "-"],
   ];
+  // Repair: a datanode holding its share of a 1 GiB file (64 MiB with --quick) dies.
+  const repairMiB = quick ? 64 : 1024;
+  const repairFile = join(work, "repair-input.bin");
+  makeFile(repairFile, repairMiB * 1024 * 1024);
+  const rep = await repairBench(work, await freePort(), repairFile, repairMiB);
+  const repairTable = [
+    `| repair after kill -9 of the datanode holding the most of a ${repairMiB} MiB file (4 datanodes, RF 3) | |`,
+    "|---|---:|",
+    `| replicas lost | ${rep.lostMiB.toFixed(0)} MiB |`,
+    `| detection (heartbeat timeout, namenode.deadAfterMs) | ${(rep.detectMs / 1000).toFixed(1)} s |`,
+    `| copying the lost replicas (staged repair) | ${(rep.repairMs / 1000).toFixed(1)} s |`,
+    `| kill to replication restored | ${(rep.totalMs / 1000).toFixed(1)} s |`,
+    `| repair throughput | ${rep.repairMiBs.toFixed(1)} MiB/s |`,
+  ].join("\n");
+  console.log("\n" + repairTable);
   const natsVersion = execFileSync(state.natsServer.binary, ["--version"], { encoding: "utf8" }).trim();
   const table = [
     `| what (${sizeMiB} MiB file, median of ${rounds}) | MiB/s | ratio to Object Store |`,
@@ -126,6 +142,8 @@ async function main() {
       "The baseline is measured in the same run on the same nats-server (`sync_interval: always`).",
       "",
       table,
+      "",
+      repairTable,
       "",
     ].join("\n");
     writeFileSync(join(process.cwd(), "docs", "benchmarks.md"), doc);
