@@ -34,6 +34,7 @@ export const configSchema = z
         safeModeExtensionMs: ms,
         safeModeMaxMs: ms,
         stagingMaxAgeMs: positive,
+        repairBucketMaxBytes: positive,
       })
       .strict(),
     datanode: z

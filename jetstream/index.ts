@@ -9,4 +9,4 @@ export {
   type ReplayResult,
   type LogSink,
 } from "./metalog.js";
-export { sweepStaging, type StagingSweepResult } from "./staging.js";
+export { sweepStaging, ensureRepairBucket, type StagingSweepResult } from "./staging.js";

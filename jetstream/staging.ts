@@ -4,6 +4,7 @@
  */
 import type { NatsConnection } from "@nats-io/transport-node";
 import { Objm } from "@nats-io/obj";
+import { StorageType } from "@nats-io/jetstream";
 import type { LogSink } from "./metalog.js";
 
 export interface StagingSweepResult {
@@ -40,4 +41,29 @@ export async function sweepStaging(nc: NatsConnection, bucket: string, maxAgeMs:
     }
   }
   return result;
+}
+
+/**
+ * Creates the repair bucket in memory storage: a repair's source keeps its copy until the
+ * targets have fsynced theirs, so the hand-off need not be fsynced again by JetStream (with
+ * `sync_interval: always` that doubled the cost of every repaired byte). Falls back to file
+ * storage when the server has too little memory store configured. Returns the storage used.
+ */
+export async function ensureRepairBucket(nc: NatsConnection, bucket: string, maxBytes: number, log?: LogSink): Promise<"memory" | "file"> {
+  const objm = new Objm(nc);
+  try {
+    const os = await objm.open(bucket);
+    const st = await os.status();
+    return st.storage === StorageType.Memory ? "memory" : "file";
+  } catch (e) {
+    if (!/not found/i.test((e as Error).message ?? "")) throw e;
+  }
+  try {
+    await objm.create(bucket, { storage: StorageType.Memory, max_bytes: maxBytes });
+    return "memory";
+  } catch (e) {
+    log?.warn({ bucket, err: e }, `repair bucket ${bucket} falls back to file storage: ${(e as Error).message}`);
+    await objm.create(bucket, { storage: StorageType.File });
+    return "file";
+  }
 }

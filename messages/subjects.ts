@@ -76,8 +76,10 @@ export interface Subjects {
   metaLog(): string;
   /** JetStream stream holding the metadata log. */
   metaStream(): string;
-  /** Object Store bucket used to stage chunks (the `staged` write path, repairs). */
+  /** Object Store bucket used to stage chunks of the `staged` write path. */
   stagingBucket(): string;
+  /** Object Store bucket (memory storage) that repair transfers pass through. */
+  repairBucket(): string;
 }
 
 /** Builds every subject for a deployment prefix (default `woods`). */
@@ -107,5 +109,6 @@ export function subjects(prefix = "woods"): Subjects {
     metaLog: () => `${prefix}.meta.log`,
     metaStream: () => `${streamBase}_META`,
     stagingBucket: () => `${bucketBase}-staging`,
+    repairBucket: () => `${bucketBase}-repair`,
   };
 }

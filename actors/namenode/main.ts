@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { subjects, WoodsError, type LogEntry } from "../../messages/index.js";
 import type { WoodsConfig } from "../../config/index.js";
 import { writeSync } from "node:fs";
-import { ensureMetaStream, replayMetaLog, MetaLogAppender, sweepStaging, type MetaLogFatalError } from "../../jetstream/index.js";
+import { ensureMetaStream, replayMetaLog, MetaLogAppender, sweepStaging, ensureRepairBucket, type MetaLogFatalError } from "../../jetstream/index.js";
 import { connectNats } from "../connect.js";
 import { createLogger } from "../logger.js";
 import { publishEvent } from "../events.js";
@@ -61,6 +61,8 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
   let stopped = false;
   try {
     await ensureMetaStream(nc, subj, config.namenode.logReplicas, log);
+    const repairStorage = await ensureRepairBucket(nc, subj.repairBucket(), config.namenode.repairBucketMaxBytes, log);
+    log.info({ bucket: subj.repairBucket(), storage: repairStorage }, `repairs pass through ${subj.repairBucket()} (${repairStorage} storage)`);
 
     const seed = config.namenode.placementSeed || startedAtMs;
     const state = new NamenodeState({
@@ -159,7 +161,10 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
     const sweepTimer = setInterval(() => {
       if (sweeping || stopped) return;
       sweeping = true;
-      sweepStaging(nc, subj.stagingBucket(), config.namenode.stagingMaxAgeMs, Date.now(), log)
+      Promise.all([
+        sweepStaging(nc, subj.stagingBucket(), config.namenode.stagingMaxAgeMs, Date.now(), log),
+        sweepStaging(nc, subj.repairBucket(), config.namenode.stagingMaxAgeMs, Date.now(), log),
+      ])
         .catch((err) => log.warn({ err }, `staging sweep failed: ${err.message}`))
         .finally(() => (sweeping = false));
     }, sweepEveryMs);

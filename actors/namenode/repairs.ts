@@ -171,7 +171,7 @@ export class Repairs {
       sizeBytes: e.sizeBytes,
       checksum: e.checksum,
       targets: e.targets,
-      bucket: this.subj.stagingBucket(),
+      bucket: this.subj.repairBucket(),
       epoch: ctx.epoch(),
     };
     let outcome: WatchdogEvent;

@@ -46,7 +46,7 @@ export async function startNatsServer(opts: { dir?: string; port?: number } = {}
   const conf = join(dir, "nats.conf");
   writeFileSync(
     conf,
-    `host: 127.0.0.1\nport: ${port}\nhttp_port: ${httpPort}\nmax_payload: 8MB\njetstream { store_dir: "${join(dir, "store")}", max_file_store: 4GB, max_memory_store: 256MB }\n`,
+    `host: 127.0.0.1\nport: ${port}\nhttp_port: ${httpPort}\nmax_payload: 8MB\nmax_pending: 256MB\njetstream { store_dir: "${join(dir, "store")}", max_file_store: 4GB, max_memory_store: 256MB }\n`,
   );
   const proc = spawn(natsServerBinary(), ["-c", conf], { stdio: ["ignore", "ignore", "pipe"] });
   let stderr = "";

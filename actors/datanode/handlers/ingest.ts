@@ -59,11 +59,14 @@ async function copyObject(
   const writer = await ctx.store.openWrite(req.chunkId, req.version, req.sizeBytes);
   w.writer = writer;
   const reader = obj.data.getReader();
+  // A reader whose connection was dropped (e.g. as a slow consumer) can wait forever; without a
+  // bound the write would stay open and every retry of this chunk would get EXISTS.
+  const idleMs = ctx.config.client.requestTimeoutMs;
   let offset = 0;
   try {
     for (;;) {
       if (w.aborted) throw new WoodsError("NOT_FOUND", `ingest of chunk ${req.chunkId} was aborted`);
-      const { value, done } = await reader.read();
+      const { value, done } = await readWithin(reader, idleMs, req.object);
       if (done) break;
       await writer.write(offset, value);
       offset += value.length;
@@ -75,4 +78,19 @@ async function copyObject(
   const streamError = await obj.error;
   if (streamError) throw new WoodsError("IO", `reading object ${req.object} failed: ${streamError.message}`, { cause: streamError });
   return writer.close(req.sizeBytes, req.checksum);
+}
+
+/** One read of the object stream, failing with TIMEOUT when no bytes arrive for `idleMs`. */
+async function readWithin<T>(reader: ReadableStreamDefaultReader<T>, idleMs: number, object: string): Promise<ReadableStreamReadResult<T>> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      reader.read(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new WoodsError("TIMEOUT", `no bytes of object ${object} for ${idleMs} ms`)), idleMs);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
