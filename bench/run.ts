@@ -145,6 +145,8 @@ async function main() {
       "",
       repairTable,
       "",
+      "Where the time goes, and why repairs pass through memory: [write-path.md](write-path.md).",
+      "",
     ].join("\n");
     writeFileSync(join(process.cwd(), "docs", "benchmarks.md"), doc);
   }

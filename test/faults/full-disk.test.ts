@@ -10,28 +10,11 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startCluster, FAST_FAULT_CONFIG, mergeConfig, seededBytes, waitFor, partFiles, type TestCluster } from "../helpers/cluster.js";
 import { AckedFiles, assertAllReadBack, assertReplicationRestored, readReplica, chunkChecksumOf, MiB } from "../helpers/faults.js";
+import { canMountTmpfs } from "../helpers/tmpfs.js";
 
 
 const FULL = "dn1";
 
-/** True when this process may mount a size-limited tmpfs (probed once). */
-let mountable: boolean | undefined;
-function canMountTmpfs(): boolean {
-  mountable ??= probeTmpfs();
-  return mountable;
-}
-function probeTmpfs(): boolean {
-  const probe = mkdtempSync(join(tmpdir(), "woods-mount-probe-"));
-  try {
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", probe], { stdio: "ignore" });
-    execFileSync("umount", [probe], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    rmSync(probe, { recursive: true, force: true });
-  }
-}
 const serial = canMountTmpfs() ? test.serial : test.serial.skip;
 const repairTest = canMountTmpfs() ? test.serial : test.serial.skip;
 

@@ -12,6 +12,7 @@ import { runDatanode, type DatanodeHandle } from "../../actors/datanode/index.js
 import { loadConfig, type WoodsConfig } from "../../config/index.js";
 import { call } from "../../actors/rpc.js";
 import { chunkChecksum, crcHex, decode, encode, FRAME_HEADERS, type FrameAck, type DatanodeReplies } from "../../messages/index.js";
+import { canMountTmpfs } from "../helpers/tmpfs.js";
 
 const FRAME = 256 * 1024;
 const BUCKET = "woods-staging";
@@ -237,19 +238,6 @@ test.serial("a data dir replaced by a file is reported failed, its chunks remove
   t.is(sha(await readAll("dn3", "dd2", fresh.length)), sha(fresh));
 });
 
-function canMountTmpfs(): boolean {
-  if (process.platform !== "linux" || process.getuid?.() !== 0) return false;
-  const probe = mkdtempSync(join(tmpdir(), "woods-tmpfs-probe-"));
-  try {
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe], { stdio: "ignore" });
-    execFileSync("umount", [probe], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    rmSync(probe, { recursive: true, force: true });
-  }
-}
 
 /** Publishes the frames of a direct write and collects their acks. */
 async function sendFrames(chunkId: string, data: Buffer): Promise<FrameAck[]> {

@@ -8,6 +8,7 @@ import { join } from "node:path";
 import { ChunkStore, type StoreOptions } from "../../actors/datanode/store.js";
 import { createLogger } from "../../actors/logger.js";
 import { chunkChecksum } from "../../messages/index.js";
+import { canMountTmpfs } from "../helpers/tmpfs.js";
 
 const BLOCK = 4096;
 const log = createLogger("datanode", "test", "silent");
@@ -211,19 +212,6 @@ test("a new chunk goes to the data dir with the most available space", async (t)
   t.is((err as { code?: string }).code, "NO_SPACE");
 });
 
-function canMountTmpfs(): boolean {
-  if (process.platform !== "linux" || process.getuid?.() !== 0) return false;
-  const probe = mkdtempSync(join(tmpdir(), "woods-tmpfs-probe-"));
-  try {
-    execFileSync("mount", ["-t", "tmpfs", "-o", "size=64k", "tmpfs", probe], { stdio: "ignore" });
-    execFileSync("umount", [probe], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
-  } finally {
-    rmSync(probe, { recursive: true, force: true });
-  }
-}
 
 (canMountTmpfs() ? test : test.skip)("a full disk during a write gives NO_SPACE and removes the temp file", async (t) => {
   const dir = mkdtempSync(join(tmpdir(), "woods-dn-full-"));
