@@ -20,6 +20,7 @@ import {
   JSON_CONTENT_TYPE,
 } from "../messages/index.js";
 import type { Logger } from "./logger.js";
+import { serviceOf, type WoodsService } from "./services.js";
 
 export interface RequestContext {
   msg: Msg;
@@ -56,14 +57,24 @@ export function respond(msg: Msg, body: unknown, json: boolean): void {
   msg.respond(data, { headers: replyHeaders(json) });
 }
 
-/** Serves one subject: every message is handled concurrently and always answered. */
+/**
+ * Serves one subject: every message is handled concurrently and always answered.
+ * When a NATS service is registered on `nc` (services.ts) — or passed as
+ * `opts.service` — the subject becomes one of its endpoints, so `$SRV.STATS`
+ * counts its requests; the decoding, validation and replies are the same.
+ */
 export function serve<S extends z.ZodType, R extends object>(
   nc: NatsConnection,
   subject: string,
   schema: S,
   handler: Handler<S, R>,
-  opts: { log: Logger; queue?: string; verb?: string },
+  opts: { log: Logger; queue?: string; verb?: string; service?: WoodsService },
 ): Subscription {
+  const service = opts.service ?? serviceOf(nc);
+  if (service) {
+    const name = opts.verb ?? subject.slice(subject.lastIndexOf(".") + 1);
+    return service.addEndpoint(name, subject, (msg) => void handleOne(msg, schema, handler, opts, service), opts.queue);
+  }
   return nc.subscribe(subject, {
     queue: opts.queue,
     callback: (err, msg) => {
@@ -81,7 +92,9 @@ async function handleOne<S extends z.ZodType, R extends object>(
   schema: S,
   handler: Handler<S, R>,
   opts: { log: Logger; verb?: string },
+  service?: WoodsService,
 ): Promise<void> {
+  const startedMs = performance.now();
   // Decide the reply encoding before decoding, so malformed JSON is answered in JSON.
   let json = isJsonPayload(msg.data, msg.headers);
   try {
@@ -90,8 +103,10 @@ async function handleOne<S extends z.ZodType, R extends object>(
     const req = validate(schema, decoded.value);
     const result = await handler(req, { msg, json });
     respond(msg, okBody(result), json);
+    service?.recordOutcome(msg.subject, performance.now() - startedMs);
   } catch (e) {
     const err = toWoodsError(e);
+    service?.recordOutcome(msg.subject, performance.now() - startedMs, `${err.code}: ${err.message}`);
     if (err.code === "INTERNAL") opts.log.error({ err: e, subject: msg.subject }, `request on ${msg.subject} failed unexpectedly`);
     else opts.log.debug({ code: err.code, subject: msg.subject }, err.message);
     try {

@@ -12,6 +12,7 @@ import { Reporter } from "./reports.js";
 import { Heartbeat } from "./heartbeat.js";
 import { LoadSampler } from "./load-sampler.js";
 import { serveDatanode } from "./actor.js";
+import { registerService, SERVICE_NAMES } from "../services.js";
 import { announceCorrupt, announceDirFailed } from "./announce.js";
 import { ReplicateJobs } from "./handlers/replicate.js";
 import { Scrubber } from "./scrubber.js";
@@ -72,6 +73,13 @@ export async function runDatanode(opts: { id: string; dirs: string[]; config: Wo
   });
   const ctx: DatanodeContext = { id, nc, subj, config, store, writes, reporter, replications: new ReplicateJobs(), log };
   ctxRef = ctx;
+  // Registered before serving: the verbs become endpoints of this service ($SRV.INFO / $SRV.STATS).
+  const service = await registerService(nc, {
+    name: SERVICE_NAMES.datanode,
+    description: `woods datanode ${id}: stores chunk replicas`,
+    id,
+    metadata: { prefix: config.prefix },
+  });
   const subs = serveDatanode(ctx);
   const heartbeat = new Heartbeat(ctx, new LoadSampler(), Date.now());
   heartbeat.start();
@@ -111,6 +119,7 @@ export async function runDatanode(opts: { id: string; dirs: string[]; config: Wo
     stop() {
       stopping ??= (async () => {
         heartbeat.stop();
+        service.stop();
         for (const s of subs) s.unsubscribe();
         await Promise.all([scrubber.stop(), dirChecker.stop()]);
         await writes.abortAll();

@@ -11,6 +11,7 @@ import { NamenodeState } from "./state.js";
 import { seededRng } from "./placement.js";
 import type { NamenodeContext } from "./context.js";
 import { serveNamenode, tick, type CrashHooks } from "./actor.js";
+import { registerService, SERVICE_NAMES } from "../services.js";
 import { Repairs } from "./repairs.js";
 import { CrashTrigger, parseCrashSpec, type CrashPoint } from "./crash-points.js";
 
@@ -140,6 +141,8 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
     }
 
     const repairs = new Repairs(nc, subj, ctx);
+    // Every serve() on nc from here on is an endpoint of this NATS service ($SRV.INFO / $SRV.STATS).
+    const service = await registerService(nc, { name: SERVICE_NAMES.namenode, description: `woods namenode ${id}: namespace and placement`, id, metadata: { prefix: config.prefix } });
     const subs = serveNamenode(nc, subj, ctx, crash);
     // Resolve only once the server has our subscriptions: callers may send requests right away.
     await nc.flush();
@@ -181,6 +184,7 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
         clearInterval(timer);
         clearInterval(sweepTimer);
         repairs.stop();
+        service.stop();
         for (const s of subs) s.unsubscribe();
         await appender.flush();
         await nc.drain().catch(() => undefined);
