@@ -25,7 +25,13 @@ export function encode(value: unknown): Uint8Array {
 }
 
 export function encodeJson(value: unknown): Uint8Array {
-  return textEncoder.encode(JSON.stringify(value, (_k, v) => (v instanceof Uint8Array ? Buffer.from(v).toString("base64") : v)));
+  // Read the holder's raw value: JSON.stringify has already turned a Buffer into {type, data} via toJSON.
+  return textEncoder.encode(
+    JSON.stringify(value, function (this: Record<string, unknown>, k, v) {
+      const raw = this[k];
+      return raw instanceof Uint8Array ? Buffer.from(raw).toString("base64") : v;
+    }),
+  );
 }
 
 export function isJsonPayload(data: Uint8Array, headers?: HeaderView): boolean {
