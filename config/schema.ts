@@ -35,6 +35,10 @@ export const configSchema = z
         safeModeMaxMs: ms,
         stagingMaxAgeMs: positive,
         repairBucketMaxBytes: positive,
+        snapshotEveryEntries: z.number().int().min(0),
+        snapshotIntervalMs: ms,
+        snapshotsKept: positive.max(100),
+        snapshotLogPurge: z.boolean(),
       })
       .strict(),
     datanode: z

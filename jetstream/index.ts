@@ -3,6 +3,9 @@ export {
   ensureMetaStream,
   replayMetaLog,
   replayMetaLogDirect,
+  metaLogBounds,
+  purgeMetaLogBefore,
+  type MetaLogBounds,
   MetaLogAppender,
   MetaLogFatalError,
   type AppenderOptions,
@@ -10,3 +13,4 @@ export {
   type LogSink,
 } from "./metalog.js";
 export { sweepStaging, ensureRepairBucket, type StagingSweepResult } from "./staging.js";
+export { SnapshotStore, snapshotName, SNAPSHOT_READ_IDLE_TIMEOUT_MS, type SnapshotObject } from "./snapshots.js";

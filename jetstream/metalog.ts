@@ -68,32 +68,74 @@ export async function ensureMetaStream(nc: NatsConnection, subj: Subjects, repli
 export interface ReplayResult {
   /** Sequence of the last message replayed (0 for an empty log). */
   lastSeq: number;
+  /** First sequence asked for (1 for a full replay, a snapshot's sequence + 1 otherwise). */
+  fromSeq: number;
   batches: number;
   entries: number;
 }
 
+/** The stream's sequence bounds: `firstSeq` moves past purged messages. */
+export interface MetaLogBounds {
+  firstSeq: number;
+  lastSeq: number;
+  messages: number;
+}
+
+/** Reads the metadata stream's bounds. */
+export async function metaLogBounds(nc: NatsConnection, subj: Subjects): Promise<MetaLogBounds> {
+  const jsm = await jetstreamManager(nc);
+  const info = await jsm.streams.info(subj.metaStream());
+  return { firstSeq: info.state.first_seq, lastSeq: info.state.last_seq, messages: info.state.messages };
+}
+
 /**
- * Replays the log in order up to the last sequence present when replay starts,
- * calling `onBatch` for each validated batch. Uses an ordered consumer: it
- * streams messages with flow control. Measured on nats-server 2.10.27 (one box,
- * 100k one-entry batches): ordered consumer ~1.0 s, one direct get per message
- * ~25 s. (Batched direct get needs server 2.11.)
+ * Purges log messages below `keepFromSeq` (they are covered by a snapshot).
+ * Returns how many were removed.
+ */
+export async function purgeMetaLogBefore(nc: NatsConnection, subj: Subjects, keepFromSeq: number): Promise<number> {
+  const jsm = await jetstreamManager(nc);
+  const r = await jsm.streams.purge(subj.metaStream(), { seq: keepFromSeq });
+  return r.purged;
+}
+
+/**
+ * Replays the log in order from `fromSeq` (default 1: everything) up to the
+ * last sequence present when replay starts, calling `onBatch` for each
+ * validated batch. Throws when messages from `fromSeq` on were purged: a
+ * replay with a hole would silently build a wrong namespace. Uses an ordered
+ * consumer: it streams messages with flow control. Measured on nats-server
+ * 2.10.27 (one box, 100k one-entry batches): ordered consumer ~1.0 s, one
+ * direct get per message ~25 s. (Batched direct get needs server 2.11.)
  */
 export async function replayMetaLog(
   nc: NatsConnection,
   subj: Subjects,
   onBatch: (batch: LogBatch, seq: number) => void,
+  opts: { fromSeq?: number } = {},
 ): Promise<ReplayResult> {
+  const fromSeq = opts.fromSeq ?? 1;
   const js = jetstream(nc);
-  const jsm = await jetstreamManager(nc);
-  const info = await jsm.streams.info(subj.metaStream());
-  const lastSeq = info.state.last_seq;
-  const result: ReplayResult = { lastSeq, batches: 0, entries: 0 };
-  if (info.state.messages === 0) return result;
-  const consumer = await js.consumers.get(subj.metaStream(), { deliver_policy: DeliverPolicy.All, filter_subjects: subj.metaLog() });
+  const bounds = await metaLogBounds(nc, subj);
+  const lastSeq = bounds.lastSeq;
+  const result: ReplayResult = { lastSeq, fromSeq, batches: 0, entries: 0 };
+  if (fromSeq > lastSeq) return result;
+  // A fresh stream reports first_seq 0 or 1; after a purge first_seq is past the purged messages.
+  if (fromSeq < bounds.firstSeq) {
+    throw new WoodsError(
+      "INTERNAL",
+      `metadata log messages ${fromSeq}..${bounds.firstSeq - 1} were purged from ${subj.metaStream()}: replay from ${fromSeq} is impossible`,
+    );
+  }
+  const consumer = await js.consumers.get(
+    subj.metaStream(),
+    fromSeq <= 1
+      ? { deliver_policy: DeliverPolicy.All, filter_subjects: subj.metaLog() }
+      : { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: fromSeq, filter_subjects: subj.metaLog() },
+  );
   const messages = await consumer.consume({ max_messages: 2048 });
   try {
     for await (const m of messages) {
+      assert(m.seq >= fromSeq, `replay from ${fromSeq} delivered message ${m.seq}`);
       const batch = parseBatch(m.data, m.seq);
       onBatch(batch, m.seq);
       result.batches++;
@@ -106,6 +148,10 @@ export async function replayMetaLog(
   return result;
 }
 
+function assert(cond: unknown, msg: string): asserts cond {
+  if (!cond) throw new WoodsError("INTERNAL", msg);
+}
+
 /** Replays with one direct get per sequence; kept for the replay-speed comparison only. */
 export async function replayMetaLogDirect(
   nc: NatsConnection,
@@ -114,7 +160,7 @@ export async function replayMetaLogDirect(
 ): Promise<ReplayResult> {
   const jsm = await jetstreamManager(nc);
   const info = await jsm.streams.info(subj.metaStream());
-  const result: ReplayResult = { lastSeq: info.state.last_seq, batches: 0, entries: 0 };
+  const result: ReplayResult = { lastSeq: info.state.last_seq, fromSeq: info.state.first_seq, batches: 0, entries: 0 };
   for (let seq = info.state.first_seq; info.state.messages > 0 && seq <= info.state.last_seq; seq++) {
     const m = await jsm.direct.getMessage(subj.metaStream(), { seq });
     if (!m) continue;
@@ -178,6 +224,7 @@ export class MetaLogAppender {
   private batchesPublished = 0;
   private entriesPublished = 0;
   private idle: (() => void)[] = [];
+  private boundaries: (() => void)[] = [];
   private lastAppend: Promise<unknown> = Promise.resolve();
   private readonly log: LogSink;
 
@@ -223,6 +270,30 @@ export class MetaLogAppender {
     await this.lastAppend;
   }
 
+  /**
+   * Runs `fn` synchronously at a batch boundary, passing the sequence that
+   * will hold every entry appended so far: the last acknowledged one when
+   * nothing is queued, else the next batch (then the whole queue, which goes
+   * out as that batch in the same synchronous step). State read inside `fn`
+   * therefore matches the log up to that sequence exactly, once it is durable
+   * (await `sync()`). Rejects if the log failed.
+   */
+  atBoundary<T>(fn: (coversSeq: number) => T): Promise<T> {
+    if (this.fatalError) return Promise.reject(this.fatalError);
+    return new Promise<T>((resolve, reject) => {
+      const run = (): void => {
+        if (this.fatalError) return reject(this.fatalError);
+        try {
+          resolve(fn(this.queue.length > 0 ? this.lastSeqValue + 1 : this.lastSeqValue));
+        } catch (e) {
+          reject(e);
+        }
+      };
+      if (!this.inflight) run();
+      else this.boundaries.push(run);
+    });
+  }
+
   /** Resolves once everything queued so far is published (or failed). */
   flush(): Promise<void> {
     if (!this.inflight && this.queue.length === 0) return Promise.resolve();
@@ -232,6 +303,8 @@ export class MetaLogAppender {
   private async drain(): Promise<void> {
     this.inflight = true;
     while (this.queue.length > 0 && !this.fatalError) {
+      // A boundary waits until the whole queue fits in the next batch (so it covers one sequence).
+      if (this.boundaries.length > 0 && this.queue.length <= this.opts.batchMaxEntries) for (const b of this.boundaries.splice(0)) b();
       const batch = this.queue.splice(0, this.opts.batchMaxEntries);
       try {
         const seq = await this.publish(batch.map((w) => w.entry));
@@ -246,6 +319,7 @@ export class MetaLogAppender {
       }
     }
     this.inflight = false;
+    for (const b of this.boundaries.splice(0)) b();
     for (const r of this.idle.splice(0)) r();
   }
 

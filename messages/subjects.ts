@@ -80,6 +80,8 @@ export interface Subjects {
   stagingBucket(): string;
   /** Object Store bucket (memory storage) that repair transfers pass through. */
   repairBucket(): string;
+  /** Object Store bucket holding the namenode's namespace snapshots (checkpoints). */
+  snapshotBucket(): string;
 }
 
 /** Builds every subject for a deployment prefix (default `woods`). */
@@ -110,5 +112,6 @@ export function subjects(prefix = "woods"): Subjects {
     metaStream: () => `${streamBase}_META`,
     stagingBucket: () => `${bucketBase}-staging`,
     repairBucket: () => `${bucketBase}-repair`,
+    snapshotBucket: () => `${bucketBase}-snapshots`,
   };
 }

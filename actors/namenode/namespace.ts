@@ -53,6 +53,39 @@ export interface DroppedChunk {
   version: number;
 }
 
+/**
+ * A file as captured for a snapshot: its mutable fields copied at the capture
+ * instant; chunk records are immutable, so they are shared, not copied.
+ */
+export interface CapturedFile {
+  readonly file: FileRecord;
+  readonly state: FileRecord["state"];
+  readonly sizeBytes: number;
+  readonly mtimeMs: number;
+  readonly chunks: readonly (ChunkRecord | undefined)[];
+}
+
+/** A file as read back from a snapshot. */
+export interface RestoredFile {
+  fileId: string;
+  path: string;
+  replication: number;
+  clientId?: string;
+  state: FileRecord["state"];
+  sizeBytes: number;
+  ctimeMs: number;
+  mtimeMs: number;
+  chunks: ({ id: string; version: number; size: number; checksum: string } | undefined)[];
+}
+
+/** Namespace-wide values a snapshot carries besides the files. */
+export interface NamespaceMeta {
+  epoch: number;
+  namenodeId: string;
+  /** Log entries applied to reach this state. */
+  applied: number;
+}
+
 export interface LsChild {
   name: string;
   path: string;
@@ -154,6 +187,66 @@ export class Namespace {
     }
     out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return out;
+  }
+
+  // ---- snapshots ----
+
+  /**
+   * Copies what a snapshot needs, synchronously (O(files), no encoding), so the
+   * caller can capture at a log sequence boundary and encode later.
+   */
+  capture(): { meta: NamespaceMeta; files: CapturedFile[] } {
+    const files: CapturedFile[] = [];
+    for (const f of this.files.values()) files.push({ file: f, state: f.state, sizeBytes: f.sizeBytes, mtimeMs: f.mtimeMs, chunks: f.chunks.slice() });
+    return { meta: { epoch: this.epochValue, namenodeId: this.namenodeIdValue, applied: this.entriesApplied }, files };
+  }
+
+  /** Sets the namespace-wide values from a snapshot (only on an empty namespace). */
+  restoreMeta(meta: NamespaceMeta): void {
+    assert(this.entriesApplied === 0 && this.files.size === 0, "snapshot meta restored into a used namespace");
+    this.epochValue = meta.epoch;
+    this.namenodeIdValue = meta.namenodeId;
+    this.entriesApplied = meta.applied;
+  }
+
+  /**
+   * Adds a file from a snapshot. Throws INTERNAL (not an assert: the snapshot
+   * is input, and a bad one falls back to an older snapshot) on a duplicate
+   * path, id or chunk, or a path under another file.
+   */
+  restoreFile(r: RestoredFile): void {
+    const bad = (why: string): never => {
+      throw new WoodsError("INTERNAL", `snapshot file ${r.path}: ${why}`);
+    };
+    if (this.files.has(r.path)) bad("duplicate path");
+    if (this.byId.has(r.fileId)) bad(`duplicate file id ${r.fileId}`);
+    if (this.dirs.has(r.path)) bad("path is a directory");
+    for (const parent of parentsOf(r.path)) if (this.files.has(parent)) bad(`${parent} is a file`);
+    const f: FileRecord = {
+      fileId: r.fileId,
+      path: r.path,
+      replication: r.replication,
+      ...(r.clientId !== undefined ? { clientId: r.clientId } : {}),
+      state: r.state,
+      sizeBytes: r.sizeBytes,
+      ctimeMs: r.ctimeMs,
+      mtimeMs: r.mtimeMs,
+      chunks: [],
+    };
+    for (let i = 0; i < r.chunks.length; i++) {
+      const c = r.chunks[i];
+      if (!c) continue;
+      if (this.chunkById.has(c.id)) bad(`duplicate chunk ${c.id}`);
+      const rec: ChunkRecord = { id: c.id, file: f, index: i, version: c.version, size: c.size, checksum: c.checksum };
+      f.chunks[i] = rec;
+      this.chunkById.set(c.id, rec);
+    }
+    // Holes keep their length: a writing file may have later indices committed first.
+    f.chunks.length = r.chunks.length;
+    this.files.set(f.path, f);
+    this.byId.set(f.fileId, f);
+    this.linkPath(f.path);
+    if (f.state === "complete") for (const dir of this.dirsOf(f.path)) dir.completeBelow++;
   }
 
   // ---- validation: request → entry to log ----

@@ -26,10 +26,12 @@ export interface StateOptions {
   /** When this namenode started (orphan grace is measured from it). */
   startedAtMs: number;
   onChunkTransition?: TransitionListener;
+  /** A namespace loaded from a snapshot (default: empty, built by replaying the whole log). */
+  ns?: Namespace;
 }
 
 export class NamenodeState {
-  readonly ns = new Namespace();
+  readonly ns: Namespace;
   readonly registry: Registry;
   readonly allocations: Allocations;
   readonly leases: Leases;
@@ -50,6 +52,7 @@ export class NamenodeState {
 
   constructor(readonly opts: StateOptions) {
     const nn = opts.config.namenode;
+    this.ns = opts.ns ?? new Namespace();
     this.registry = new Registry(
       {
         deadAfterMs: nn.deadAfterMs,

@@ -1,0 +1,220 @@
+/**
+ * The snapshot format (a checkpoint of the namespace, like HDFS's fsimage).
+ * PURE: bytes in, bytes out; no I/O, no clock.
+ *
+ *   "WOODSNAP"                      8 bytes magic
+ *   u32 length, msgpack header      SnapshotHeader
+ *   { u32 length, msgpack part }*   each part: an array of at most `filesPerPart` file tuples
+ *   u32 0                           end of parts
+ *   32 bytes                        SHA-256 of everything above
+ *
+ * Parts bound the size of any one msgpack value, and let the encoder yield
+ * between them so a large namespace does not block serving for long. The
+ * trailing hash catches a snapshot cut short or garbled by its writer; the
+ * Object Store's own digest catches an object torn in storage.
+ */
+import { createHash } from "node:crypto";
+import { Packr } from "msgpackr";
+import { WoodsError } from "../../messages/index.js";
+import { Namespace, type CapturedFile, type NamespaceMeta, type RestoredFile } from "./namespace.js";
+
+const MAGIC = Buffer.from("WOODSNAP", "ascii");
+export const SNAPSHOT_FORMAT_VERSION = 1;
+const HASH_BYTES = 32;
+/** Files per part: ~1-2 MB of msgpack per part with typical paths. */
+export const SNAPSHOT_FILES_PER_PART = 10_000;
+/** Largest part or header accepted when decoding (a corrupt length must not allocate gigabytes). */
+const PART_MAX_BYTES = 256 * 1024 * 1024;
+
+const packr = new Packr({ useRecords: false, mapsAsObjects: true, bundleStrings: false, moreTypes: false });
+
+export interface SnapshotHeader {
+  v: number;
+  /** Log sequence whose state this is: replay resumes at logSeq + 1. */
+  logSeq: number;
+  epoch: number;
+  namenodeId: string;
+  /** Log entries applied to reach this state. */
+  applied: number;
+  files: number;
+  chunks: number;
+  parts: number;
+  createdAtMs: number;
+}
+
+/** [fileId, path, replication, clientId | null, complete ? 1 : 0, sizeBytes, ctimeMs, mtimeMs, chunks] */
+type FileTuple = [string, string, number, string | null, 0 | 1, number, number, number, (ChunkTuple | null)[]];
+/** [chunkId, version, size, checksum] */
+type ChunkTuple = [string, number, number, string];
+
+/** What `Namespace.capture()` returned, plus where it sits in the log. */
+export interface Capture {
+  meta: NamespaceMeta;
+  files: CapturedFile[];
+  logSeq: number;
+  createdAtMs: number;
+}
+
+/**
+ * Encodes a capture into parts (concatenated, they are the snapshot object).
+ * Calls `between` between parts, if given, so the event loop can serve.
+ */
+export async function encodeSnapshot(
+  cap: Capture,
+  opts: { filesPerPart?: number; between?: () => Promise<void> } = {},
+): Promise<{ parts: Uint8Array[]; header: SnapshotHeader; sizeBytes: number }> {
+  const perPart = opts.filesPerPart ?? SNAPSHOT_FILES_PER_PART;
+  let chunks = 0;
+  for (const f of cap.files) for (const c of f.chunks) if (c) chunks++;
+  const header: SnapshotHeader = {
+    v: SNAPSHOT_FORMAT_VERSION,
+    logSeq: cap.logSeq,
+    epoch: cap.meta.epoch,
+    namenodeId: cap.meta.namenodeId,
+    applied: cap.meta.applied,
+    files: cap.files.length,
+    chunks,
+    parts: Math.ceil(cap.files.length / perPart),
+    createdAtMs: cap.createdAtMs,
+  };
+  const hash = createHash("sha256");
+  const parts: Uint8Array[] = [];
+  const push = (b: Uint8Array): void => {
+    hash.update(b);
+    parts.push(b);
+  };
+  push(MAGIC);
+  push(framed(packr.pack(header)));
+  for (let i = 0; i < cap.files.length; i += perPart) {
+    if (i > 0 && opts.between) await opts.between();
+    const tuples: FileTuple[] = [];
+    for (const f of cap.files.slice(i, i + perPart)) tuples.push(toTuple(f));
+    push(framed(packr.pack(tuples)));
+  }
+  push(u32(0));
+  parts.push(hash.digest());
+  return { parts, header, sizeBytes: parts.reduce((n, p) => n + p.length, 0) };
+}
+
+/** Reads only the header after verifying the whole snapshot's checksum. */
+export function verifySnapshot(data: Uint8Array): SnapshotHeader {
+  return verify(data).header;
+}
+
+function verify(data: Uint8Array): { header: SnapshotHeader; headerEnd: number } {
+  const minBytes = MAGIC.length + 4 + 4 + HASH_BYTES;
+  if (data.length < minBytes) throw corrupt(`${data.length} bytes is shorter than the smallest snapshot (${minBytes})`);
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.length);
+  if (!buf.subarray(0, MAGIC.length).equals(MAGIC)) throw corrupt("bad magic");
+  const body = buf.subarray(0, buf.length - HASH_BYTES);
+  const want = buf.subarray(buf.length - HASH_BYTES);
+  if (!createHash("sha256").update(body).digest().equals(want)) throw corrupt("SHA-256 mismatch (truncated or garbled)");
+  const { value, end } = readFramed(buf, MAGIC.length, body.length, "header");
+  const h = value as Partial<SnapshotHeader> | undefined;
+  if (!h || typeof h !== "object") throw corrupt("header is not a map");
+  if (h.v !== SNAPSHOT_FORMAT_VERSION) throw corrupt(`format version ${h.v}, this namenode reads ${SNAPSHOT_FORMAT_VERSION}`);
+  for (const k of ["logSeq", "epoch", "applied", "files", "chunks", "parts", "createdAtMs"] as const) {
+    if (!Number.isSafeInteger(h[k]) || (h[k] as number) < 0) throw corrupt(`header field ${k} is ${h[k]}`);
+  }
+  if (typeof h.namenodeId !== "string") throw corrupt("header field namenodeId is not a string");
+  return { header: h as SnapshotHeader, headerEnd: end };
+}
+
+/** Verifies and decodes a snapshot into a fresh Namespace. Throws INTERNAL naming what is wrong. */
+export function decodeSnapshot(data: Uint8Array): { header: SnapshotHeader; ns: Namespace } {
+  const { header, headerEnd } = verify(data);
+  const buf = Buffer.from(data.buffer, data.byteOffset, data.length);
+  const bodyEnd = buf.length - HASH_BYTES;
+  let pos = headerEnd;
+  const ns = new Namespace();
+  ns.restoreMeta({ epoch: header.epoch, namenodeId: header.namenodeId, applied: header.applied });
+  let parts = 0;
+  for (;;) {
+    if (pos + 4 > bodyEnd) throw corrupt("parts run past the end");
+    if (buf.readUInt32BE(pos) === 0) {
+      pos += 4;
+      break;
+    }
+    const { value, end } = readFramed(buf, pos, bodyEnd, `part ${parts}`);
+    pos = end;
+    if (!Array.isArray(value)) throw corrupt(`part ${parts} is not an array`);
+    for (const t of value) ns.restoreFile(fromTuple(t, parts));
+    parts++;
+  }
+  if (pos !== bodyEnd) throw corrupt(`${bodyEnd - pos} stray bytes after the last part`);
+  if (parts !== header.parts) throw corrupt(`${parts} parts, header says ${header.parts}`);
+  if (ns.fileCount !== header.files) throw corrupt(`${ns.fileCount} files, header says ${header.files}`);
+  if (ns.chunkCount !== header.chunks) throw corrupt(`${ns.chunkCount} chunks, header says ${header.chunks}`);
+  return { header, ns };
+}
+
+function toTuple(c: CapturedFile): FileTuple {
+  const f = c.file;
+  const chunks: (ChunkTuple | null)[] = [];
+  for (const ch of c.chunks) chunks.push(ch ? [ch.id, ch.version, ch.size, ch.checksum] : null);
+  return [f.fileId, f.path, f.replication, f.clientId ?? null, c.state === "complete" ? 1 : 0, c.sizeBytes, f.ctimeMs, c.mtimeMs, chunks];
+}
+
+function fromTuple(t: unknown, part: number): RestoredFile {
+  const bad = (why: string): never => {
+    throw corrupt(`part ${part}: ${why}`);
+  };
+  if (!Array.isArray(t) || t.length !== 9) return bad("a file is not a 9-tuple");
+  const [fileId, path, replication, clientId, complete, sizeBytes, ctimeMs, mtimeMs, chunks] = t as unknown[];
+  if (typeof fileId !== "string" || typeof path !== "string" || !path.startsWith("/")) return bad(`file ${String(path)} has a bad id or path`);
+  if (!isCount(replication) || !isCount(sizeBytes) || !isCount(ctimeMs) || !isCount(mtimeMs)) return bad(`file ${path} has a bad number`);
+  if (clientId !== null && typeof clientId !== "string") return bad(`file ${path} has a bad client id`);
+  if (complete !== 0 && complete !== 1) return bad(`file ${path} has a bad state`);
+  if (!Array.isArray(chunks)) return bad(`file ${path} has no chunk list`);
+  const out: RestoredFile = {
+    fileId,
+    path,
+    replication: replication as number,
+    ...(clientId !== null ? { clientId } : {}),
+    state: complete === 1 ? "complete" : "writing",
+    sizeBytes: sizeBytes as number,
+    ctimeMs: ctimeMs as number,
+    mtimeMs: mtimeMs as number,
+    chunks: [],
+  };
+  for (const c of chunks as unknown[]) {
+    if (c === null) {
+      out.chunks.push(undefined);
+      continue;
+    }
+    if (!Array.isArray(c) || c.length !== 4 || typeof c[0] !== "string" || !isCount(c[1]) || !isCount(c[2]) || typeof c[3] !== "string") {
+      return bad(`file ${path} has a bad chunk`);
+    }
+    out.chunks.push({ id: c[0], version: c[1], size: c[2], checksum: c[3] });
+  }
+  return out;
+}
+
+function isCount(v: unknown): v is number {
+  return Number.isSafeInteger(v) && (v as number) >= 0;
+}
+
+function u32(n: number): Buffer {
+  const b = Buffer.alloc(4);
+  b.writeUInt32BE(n);
+  return b;
+}
+
+function framed(payload: Uint8Array): Buffer {
+  return Buffer.concat([u32(payload.length), payload]);
+}
+
+function readFramed(buf: Buffer, pos: number, end: number, what: string): { value: unknown; end: number } {
+  if (pos + 4 > end) throw corrupt(`${what} length runs past the end`);
+  const len = buf.readUInt32BE(pos);
+  if (len === 0 || len > PART_MAX_BYTES || pos + 4 + len > end) throw corrupt(`${what} has a bad length ${len}`);
+  try {
+    return { value: packr.unpack(buf.subarray(pos + 4, pos + 4 + len)), end: pos + 4 + len };
+  } catch (e) {
+    throw corrupt(`${what} is not msgpack: ${(e as Error).message}`);
+  }
+}
+
+function corrupt(why: string): WoodsError {
+  return new WoodsError("INTERNAL", `corrupt snapshot: ${why}`);
+}
