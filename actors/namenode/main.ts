@@ -3,7 +3,17 @@ import { randomUUID } from "node:crypto";
 import { subjects, WoodsError, type LogEntry } from "../../messages/index.js";
 import type { WoodsConfig } from "../../config/index.js";
 import { writeSync } from "node:fs";
-import { ensureMetaStream, replayMetaLog, MetaLogAppender, sweepStaging, ensureRepairBucket, type MetaLogFatalError } from "../../jetstream/index.js";
+import {
+  ensureMetaStream,
+  replayMetaLog,
+  MetaLogAppender,
+  sweepStaging,
+  ensureRepairBucket,
+  metaLogBounds,
+  purgeMetaLogBefore,
+  SnapshotStore,
+  type MetaLogFatalError,
+} from "../../jetstream/index.js";
 import { connectNats } from "../connect.js";
 import { createLogger } from "../logger.js";
 import { publishEvent } from "../events.js";
@@ -14,6 +24,7 @@ import { serveNamenode, tick, type CrashHooks } from "./actor.js";
 import { registerService, SERVICE_NAMES } from "../services.js";
 import { Repairs } from "./repairs.js";
 import { CrashTrigger, parseCrashSpec, type CrashPoint } from "./crash-points.js";
+import { Checkpointer, loadNewestSnapshot, type SnapshotResult, type SkippedSnapshot } from "./checkpoints.js";
 
 /** Pause between metadata log publish attempts: long enough for a JetStream leader change to progress. */
 const LOG_RETRY_DELAY_FRACTION = 0.2;
@@ -34,6 +45,19 @@ export interface NamenodeOptions {
   onCrash?: (point: CrashPoint, verb: string) => void;
 }
 
+/** How this start rebuilt the namespace (tests and diagnostics). */
+export interface StartupStats {
+  /** The snapshot loaded, if any. */
+  snapshot?: { name: string; logSeq: number; files: number; chunks: number; sizeBytes: number; loadMs: number };
+  /** Snapshots passed over (corrupt, or not usable with the log). */
+  skippedSnapshots: SkippedSnapshot[];
+  /** First log sequence replayed (1 = full replay). */
+  replayFromSeq: number;
+  replayedEntries: number;
+  replayedBatches: number;
+  replayMs: number;
+}
+
 export interface NamenodeHandle {
   stop(): Promise<void>;
   /** The in-memory state (tests and diagnostics). */
@@ -41,6 +65,10 @@ export interface NamenodeHandle {
   readonly epoch: number;
   /** Runs one watchdog round now (tests; the timer does it every tickIntervalMs). */
   tickNow(): Promise<void>;
+  /** How the namespace was rebuilt at start. */
+  readonly startup: StartupStats;
+  /** Writes a namespace snapshot now (tests and admin; normally `namenode.snapshot*` decide). */
+  snapshotNow(): Promise<SnapshotResult>;
 }
 
 /** Runs a namenode until `stop()`; resolves once it serves requests. */
@@ -65,6 +93,16 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
     const repairStorage = await ensureRepairBucket(nc, subj.repairBucket(), config.namenode.repairBucketMaxBytes, log);
     log.info({ bucket: subj.repairBucket(), storage: repairStorage }, `repairs pass through ${subj.repairBucket()} (${repairStorage} storage)`);
 
+    const snapshots = await SnapshotStore.open(nc, subj.snapshotBucket(), config.namenode.logReplicas, log);
+    const { loaded, skipped } = await loadNewestSnapshot(snapshots, await metaLogBounds(nc, subj), log);
+    if (loaded) {
+      const h = loaded.header;
+      log.info(
+        { snapshot: loaded.name, files: h.files, chunks: h.chunks, logSeq: h.logSeq, sizeBytes: loaded.sizeBytes, loadMs: loaded.loadMs },
+        `loaded snapshot ${loaded.name} (${h.files} files, ${h.chunks} chunks, seq ${h.logSeq}) in ${loaded.loadMs} ms`,
+      );
+    }
+
     const seed = config.namenode.placementSeed || startedAtMs;
     const state = new NamenodeState({
       config,
@@ -72,16 +110,42 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
       rng: seededRng(seed),
       startedAtMs,
       onChunkTransition: (chunkId, from, to, event) => log.debug({ chunkId, from, to, event }, `chunk ${chunkId} went from ${from} to ${to} on ${event}`),
+      ...(loaded ? { ns: loaded.ns } : {}),
     });
 
     const replayStartMs = Date.now();
-    const replayed = await replayMetaLog(nc, subj, (batch) => {
-      for (const e of batch.entries) state.apply(e, false);
-    });
-    log.info(
-      { entries: replayed.entries, batches: replayed.batches, lastSeq: replayed.lastSeq, files: state.ns.fileCount, chunks: state.ns.chunkCount },
-      `replayed ${replayed.entries} entries (${replayed.batches} batches) in ${Date.now() - replayStartMs} ms`,
+    const replayed = await replayMetaLog(
+      nc,
+      subj,
+      (batch) => {
+        for (const e of batch.entries) state.apply(e, false);
+      },
+      { fromSeq: loaded ? loaded.header.logSeq + 1 : 1 },
     );
+    const replayMs = Date.now() - replayStartMs;
+    log.info(
+      { fromSeq: replayed.fromSeq, entries: replayed.entries, batches: replayed.batches, lastSeq: replayed.lastSeq, files: state.ns.fileCount, chunks: state.ns.chunkCount },
+      `replayed ${replayed.entries} entries (${replayed.batches} batches) from seq ${replayed.fromSeq} in ${replayMs} ms`,
+    );
+    const startup: StartupStats = {
+      ...(loaded
+        ? {
+            snapshot: {
+              name: loaded.name,
+              logSeq: loaded.header.logSeq,
+              files: loaded.header.files,
+              chunks: loaded.header.chunks,
+              sizeBytes: loaded.sizeBytes,
+              loadMs: loaded.loadMs,
+            },
+          }
+        : {}),
+      skippedSnapshots: skipped,
+      replayFromSeq: replayed.fromSeq,
+      replayedEntries: replayed.entries,
+      replayedBatches: replayed.batches,
+      replayMs,
+    };
     state.leasesAfterReplay();
 
     const onFatal =
@@ -140,6 +204,17 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
       log.warn({ crashSpec }, `crash point armed: ${crashSpec.point} on mutation #${crashSpec.nth} of ${crashSpec.verb ?? "any verb"}`);
     }
 
+    const checkpointer = new Checkpointer({
+      store: snapshots,
+      ns: state.ns,
+      appender,
+      purge: (keepFromSeq) => purgeMetaLogBefore(nc, subj, keepFromSeq),
+      config: config.namenode,
+      log,
+      clock,
+      appliedAtLastSnapshot: loaded ? loaded.header.applied : 0,
+    });
+
     const repairs = new Repairs(nc, subj, ctx);
     // Every serve() on nc from here on is an endpoint of this NATS service ($SRV.INFO / $SRV.STATS).
     const service = await registerService(nc, { name: SERVICE_NAMES.namenode, description: `woods namenode ${id}: namespace and placement`, id, metadata: { prefix: config.prefix } });
@@ -155,7 +230,10 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
         .finally(() => (ticking = undefined));
       return ticking;
     };
-    const timer = setInterval(() => void runTick(), config.namenode.tickIntervalMs);
+    const timer = setInterval(() => {
+      void runTick();
+      checkpointer.maybeTake();
+    }, config.namenode.tickIntervalMs);
     // A fresh empty namespace leaves safe mode at once.
     void runTick();
 
@@ -178,6 +256,8 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
       state,
       epoch,
       tickNow: runTick,
+      startup,
+      snapshotNow: () => checkpointer.takeNow(),
       async stop() {
         if (stopped) return;
         stopped = true;
@@ -187,6 +267,7 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
         service.stop();
         for (const s of subs) s.unsubscribe();
         await appender.flush();
+        await checkpointer.stop();
         await nc.drain().catch(() => undefined);
         log.info({}, `namenode ${id} stopped`);
       },
