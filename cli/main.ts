@@ -3,7 +3,7 @@
  * command so that `woods --help` and simple client commands start fast.
  */
 import { Command, CommanderError, Option } from "commander";
-import { fail, printJson, formatBytes, UsageError } from "./output.js";
+import { fail, printJson, formatBytes, notice, setQuiet, UsageError } from "./output.js";
 
 const DEFAULT_NATS = "nats://127.0.0.1:4222";
 
@@ -61,8 +61,27 @@ export function buildProgram(): Command {
     .description("Whispering Woods: a distributed file store over NATS")
     .option("--nats <url>", `NATS server URL (else $WOODS_NATS, else ${DEFAULT_NATS})`)
     .option("--config <file>", "YAML config file (else $WOODS_CONFIG)")
+    .option("-q, --quiet", "no informational output on stderr (transfer rates, banners); errors still print")
     .showHelpAfterError()
-    .exitOverride();
+    .exitOverride()
+    .hook("preAction", (_program, actionCmd) => setQuiet(!!(actionCmd.optsWithGlobals() as { quiet?: boolean }).quiet))
+    .addHelpText(
+      "after",
+      `
+Examples:
+  woods cluster up --dir ./data --datanodes 3      start a local cluster (Ctrl-C stops it)
+  woods put ./photo.jpg /pics/photo.jpg            store a file
+  cat big.iso | woods put - /isos/big.iso          store stdin
+  woods get /pics/photo.jpg ./copy.jpg             fetch a file
+  woods ls /pics --json                            list a directory as JSON
+  woods fsck                                       exit 1 unless every chunk is fully replicated
+  woods config print                               show the effective configuration
+  WOODS_NATS=nats://10.0.0.5:4222 woods nodes      talk to another cluster
+
+Configuration: defaults, then --config FILE (or $WOODS_CONFIG), then WOODS_* environment
+variables (e.g. WOODS_CHUNK_SIZE_BYTES), then flags. Exit codes: 0 ok, 1 failure, 2 usage error.
+Wire protocol and nats CLI examples: docs/protocol.md.`,
+    );
 
   // ---- cluster ----
   const cluster = program.command("cluster").description("run a local cluster: nats-server + namenode + datanodes");
@@ -103,9 +122,7 @@ export function buildProgram(): Command {
           printJson(status);
           return;
         }
-        process.stderr.write(
-          `woods cluster up: ${status.nats}, namenode + ${o.datanodes} datanodes, data in ${status.dir}. Ctrl-C stops it.\n`,
-        );
+        notice(`woods cluster up: ${status.nats}, namenode + ${o.datanodes} datanodes, data in ${status.dir}. Ctrl-C stops it.`);
         const { readState, isRunning } = await import("./cluster/state.js");
         await new Promise<void>((resolve) => {
           let stopping = false;
@@ -130,7 +147,7 @@ export function buildProgram(): Command {
             if (stopping) return;
             stopping = true;
             clearInterval(watch);
-            process.stderr.write("woods: stopping the cluster...\n");
+            notice("woods: stopping the cluster...");
             clusterDown(o.dir).then(() => resolve(), (e) => fail(e));
           };
           process.on("SIGINT", stop);
@@ -242,6 +259,15 @@ export function buildProgram(): Command {
     .command("put <local> <remote>")
     .description("store a local file (or - for stdin) at REMOTE; fails when REMOTE exists")
     .option("--replication <r>", "replication factor", intArg("--replication", 1, 16))
+    .addHelpText(
+      "after",
+      `
+Examples:
+  woods put ./report.pdf /docs/report.pdf                 3 replicas (config: replication)
+  woods put --replication 2 ./scratch.bin /tmp/scratch    2 replicas
+  tar c ./photos | woods put - /backups/photos.tar        from stdin
+The file appears in ls/get only once every chunk is stored. Exit 1 when REMOTE exists.`,
+    )
     .action(
       action(async (local: string, remote: string, o: { replication?: number }, cmd: Command) => {
         const { createReadStream } = await import("node:fs");
@@ -258,7 +284,7 @@ export function buildProgram(): Command {
           const r = await c.put(source, remote, { replication: o.replication });
           if (process.stderr.isTTY) {
             const mibs = r.size / 1024 / 1024 / Math.max(r.ms / 1000, 0.001);
-            process.stderr.write(`stored ${remote}: ${formatBytes(r.size)} in ${r.chunks} chunks, ${mibs.toFixed(1)} MiB/s\n`);
+            notice(`stored ${remote}: ${formatBytes(r.size)} in ${r.chunks} chunks, ${mibs.toFixed(1)} MiB/s`);
           }
         });
       }),
@@ -266,6 +292,14 @@ export function buildProgram(): Command {
   program
     .command("get <remote> <local>")
     .description("fetch REMOTE into a local file (or - for stdout)")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  woods get /docs/report.pdf ./report.pdf       written beside the target, then renamed
+  woods get /backups/photos.tar - | tar x       to stdout
+Every chunk is checked against its checksum; a bad or dead replica is skipped for the next one.`,
+    )
     .action(
       action(async (remote: string, local: string, _o: unknown, cmd: Command) => {
         const { normalizePath } = await import("../messages/index.js");
@@ -286,7 +320,7 @@ export function buildProgram(): Command {
             renameSync(tmp, local);
             if (process.stderr.isTTY) {
               const mibs = r.size / 1024 / 1024 / Math.max(r.ms / 1000, 0.001);
-              process.stderr.write(`fetched ${remote}: ${formatBytes(r.size)}, ${mibs.toFixed(1)} MiB/s\n`);
+              notice(`fetched ${remote}: ${formatBytes(r.size)}, ${mibs.toFixed(1)} MiB/s`);
             }
           } catch (e) {
             out.destroy();
@@ -373,6 +407,22 @@ export function buildProgram(): Command {
         if (!r.healthy) process.exitCode = 1;
       }),
     );
+  // ---- configuration ----
+  const config = program.command("config").description("inspect the configuration");
+  config
+    .command("print")
+    .description("print the effective config (defaults ← --config file ← WOODS_* env ← flags) as YAML")
+    .option("--json", "JSON output")
+    .addHelpText("after", "\nExample:\n  WOODS_REPLICATION=2 woods config print --config ./woods.yaml\nExit 1, naming the key and the value, when the result is invalid.")
+    .action(
+      action(async (o: { json?: boolean }, cmd: Command) => {
+        const effective = await clientConfig(cmd.optsWithGlobals() as { nats?: string; config?: string });
+        if (o.json) return printJson(effective);
+        const { stringify } = await import("yaml");
+        process.stdout.write(stringify(effective));
+      }),
+    );
+
   program
     .command("events")
     .description("print cluster events as they happen, one JSON line each")

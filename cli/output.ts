@@ -1,6 +1,18 @@
 /** Formatting of CLI output and errors (exit 1 with one "woods:" line on stderr). */
 import { WoodsError } from "../messages/index.js";
 
+let quiet = false;
+
+/** Set from `--quiet`: informational stderr lines (progress, MiB/s, banners) are dropped; errors never are. */
+export function setQuiet(on: boolean): void {
+  quiet = on;
+}
+
+/** Writes an informational line to stderr unless `--quiet`. */
+export function notice(line: string): void {
+  if (!quiet) process.stderr.write(line.endsWith("\n") ? line : `${line}\n`);
+}
+
 export function printJson(value: unknown): void {
   process.stdout.write(JSON.stringify(value) + "\n");
 }
