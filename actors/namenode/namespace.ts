@@ -241,8 +241,8 @@ export class Namespace {
       f.chunks[i] = rec;
       this.chunkById.set(c.id, rec);
     }
-    // Holes keep their length: a writing file may have later indices committed first.
-    f.chunks.length = r.chunks.length;
+    // Trailing holes never exist live (an index is set, so the length follows it); only pad when asked.
+    if (f.chunks.length < r.chunks.length) f.chunks.length = r.chunks.length;
     this.files.set(f.path, f);
     this.byId.set(f.fileId, f);
     this.linkPath(f.path);
