@@ -46,6 +46,16 @@ async function withClient<T>(cmd: Command, fn: (c: import("../actors/client/inde
   }
 }
 
+/** Config of an actor process: defaults ← --config file ← env ← --nats and --log-level. */
+async function actorConfig(cmd: Command, logLevel?: string) {
+  const g = cmd.optsWithGlobals() as { config?: string; nats?: string };
+  const { loadConfig } = await import("../config/index.js");
+  const overrides: Record<string, unknown> = {};
+  if (g.nats) overrides.nats = { url: g.nats };
+  if (logLevel) overrides.log = { level: logLevel };
+  return loadConfig({ file: g.config, overrides });
+}
+
 function action<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
   return async (...args: A) => {
     try {
@@ -219,12 +229,7 @@ Wire protocol and nats CLI examples: docs/protocol.md.`,
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]))
     .action(
       action(async (o: { logLevel?: string }, cmd: Command) => {
-        const g = cmd.optsWithGlobals() as { config?: string; nats?: string };
-        const { loadConfig } = await import("../config/index.js");
-        const overrides: Record<string, unknown> = {};
-        if (g.nats) overrides.nats = { url: g.nats };
-        if (o.logLevel) overrides.log = { level: o.logLevel };
-        const config = loadConfig({ file: g.config, overrides });
+        const config = await actorConfig(cmd, o.logLevel);
         const { runNamenode } = await import("../actors/namenode/index.js");
         const { onShutdown, createLogger } = await import("../actors/index.js");
         const nn = await runNamenode({ config });
@@ -240,13 +245,8 @@ Wire protocol and nats CLI examples: docs/protocol.md.`,
     .action(
       action(async (o: { id: string; dir: string[]; logLevel?: string }, cmd: Command) => {
         if (!/^[A-Za-z0-9_-]{1,64}$/.test(o.id)) throw new UsageError(`--id ${JSON.stringify(o.id)} must match [A-Za-z0-9_-]{1,64}`);
-        const g = cmd.optsWithGlobals() as { config?: string; nats?: string };
-        const { loadConfig } = await import("../config/index.js");
         const { resolve } = await import("node:path");
-        const overrides: Record<string, unknown> = {};
-        if (g.nats) overrides.nats = { url: g.nats };
-        if (o.logLevel) overrides.log = { level: o.logLevel };
-        const config = loadConfig({ file: g.config, overrides });
+        const config = await actorConfig(cmd, o.logLevel);
         const { runDatanode } = await import("../actors/datanode/index.js");
         const { onShutdown, createLogger } = await import("../actors/index.js");
         const dn = await runDatanode({ id: o.id, dirs: o.dir.map((d) => resolve(d)), config });

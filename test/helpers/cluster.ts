@@ -10,6 +10,7 @@ import { join, dirname, basename } from "node:path";
 import { fileURLToPath } from "node:url";
 import { createHash, randomBytes } from "node:crypto";
 import { freePort } from "./nats-server.js";
+import { isRunning } from "../../cli/cluster/state.js";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const WOODS = join(ROOT, "bin", "woods.js");
@@ -255,7 +256,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
           /* already gone */
         }
       }
-      await waitFor(async () => pids.every((pid) => !pidAlive(pid)), 10_000, "every cluster process to die");
+      await waitFor(async () => pids.every((pid) => !isRunning(pid)), 10_000, "every cluster process to die");
     },
     async up() {
       const r = await runWoods(upArgs, { env: upEnv });
@@ -270,20 +271,6 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
   };
 }
 
-/** True when `pid` exists and is not a zombie. */
-function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-  } catch {
-    return false;
-  }
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-    return !/\) [ZX] /.test(stat);
-  } catch {
-    return true;
-  }
-}
 
 /**
  * Polls `cond` every `intervalMs` until it returns a truthy value (returned), or throws after
