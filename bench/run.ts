@@ -1,7 +1,8 @@
 /**
- * `npm run bench [-- --quick] [-- --size-mib N]`: woods put/get with replication 3 and 1
- * against the NATS Object Store's own put/get of the same file on the same nats-server,
- * all in one run. Prints a table and writes docs/benchmarks.md.
+ * `npm run bench [-- --quick] [-- --size-mib N] [-- --only metadata]`: woods put/get with
+ * replication 3 and 1 against the NATS Object Store's own put/get of the same file on the same
+ * nats-server, metadata operations/s against core request/reply and JetStream publishes, and
+ * repair, all in one run. Prints tables and writes docs/benchmarks.md (full run only).
  */
 import { mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync, createReadStream, createWriteStream } from "node:fs";
 import { tmpdir, cpus, totalmem } from "node:os";
@@ -15,12 +16,15 @@ import { WoodsClient } from "../actors/client/index.js";
 import { connectNats } from "../actors/index.js";
 import { objectStorePutGet } from "./objectstore.js";
 import { repairBench } from "./repair.js";
+import { metadataBench, metadataTable } from "./metadata.js";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const sizeArg = args.indexOf("--size-mib");
 const sizeMiB = sizeArg >= 0 ? Number(args[sizeArg + 1]) : quick ? 16 : 256;
 const rounds = quick ? 1 : 3;
+const onlyArg = args.indexOf("--only");
+const only = onlyArg >= 0 ? args[onlyArg + 1] : undefined;
 
 function freePort(): Promise<number> {
   return new Promise((res) => {
@@ -50,7 +54,21 @@ async function sha256File(path: string): Promise<string> {
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+/** `--only metadata`: a cluster, the metadata benchmark, its table; docs/benchmarks.md untouched. */
+async function metadataOnly() {
+  const work = mkdtempSync(join(tmpdir(), "woods-bench-"));
+  const state = await clusterUp({ dir: join(work, "cluster"), datanodes: 3, replication: 3, chunkSizeBytes: 64 * 1024 * 1024, port: await freePort(), detach: true });
+  try {
+    console.log(metadataTable(await metadataBench({ natsUrl: state.nats, quick })));
+  } finally {
+    await clusterDown(state.dir);
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 async function main() {
+  if (only === "metadata") return metadataOnly();
+  if (only !== undefined) throw new Error(`--only takes "metadata", not ${JSON.stringify(only)}`);
   const work = mkdtempSync(join(tmpdir(), "woods-bench-"));
   const port = await freePort();
   const file = join(work, "input.bin");
@@ -64,6 +82,7 @@ async function main() {
   const nc = await connectNats({ url: state.nats, name: "woods-bench-baseline" });
   const results: Record<string, number[]> = { os_put: [], os_get: [], rf3_put: [], rf3_get: [], rf1_put: [], rf1_get: [], staged_put: [], cp: [] };
   const mib = sizeMiB;
+  let metaTable = "";
   try {
     for (let r = 0; r < rounds; r++) {
       const os = await objectStorePutGet(nc, file, out, sizeMiB * 1024 * 1024);
@@ -94,6 +113,7 @@ async function main() {
       results.cp.push(mib / ((performance.now() - t) / 1000));
       rmSync(join(work, "copy.bin"));
     }
+    metaTable = metadataTable(await metadataBench({ natsUrl: state.nats, quick }));
   } finally {
     await client.close();
     await staged.close();
@@ -133,6 +153,7 @@ async function main() {
     ...rows.map(([w, v, r]) => `| ${w} | ${v.toFixed(1)} | ${r} |`),
   ].join("\n");
   console.log(table);
+  console.log("\n" + metaTable);
   if (!quick) {
     const doc = [
       "# Benchmarks",
@@ -142,6 +163,12 @@ async function main() {
       "The baseline is measured in the same run on the same nats-server (`sync_interval: always`).",
       "",
       table,
+      "",
+      "Metadata operations/s: raw namenode requests (msgpack via `call()`, no client retries), callers spread over up to 4 NATS connections;",
+      "create is two requests (create, then complete of an empty file). Baselines at the same concurrency on the same connections:",
+      "core request/reply of 100 B to an echo subscriber in the bench process, and JetStream acked publishes of 100 B to a file-storage stream.",
+      "",
+      metaTable,
       "",
       repairTable,
       "",

@@ -1,0 +1,138 @@
+/**
+ * Metadata operations/s: create (create + complete of an empty file), stat, ls of a
+ * 1,000-entry directory and rm, each with 1, 16 and 64 concurrent callers, sent as raw
+ * namenode requests through `call()` (msgpack, no client retries or path checks) so the
+ * figure is the namenode's, not WoodsClient's. Baselines on the same nats-server, same
+ * concurrency and same connections: core NATS request/reply to an in-process echo
+ * responder, and JetStream acked publishes of 100 B to a scratch file-storage stream.
+ */
+import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
+import { connectNats, call, type NatsConnection } from "../actors/index.js";
+import { subjects } from "../messages/index.js";
+import type { NamenodeReplies } from "../messages/index.js";
+
+export interface MetadataRow {
+  op: string;
+  clients: number;
+  opsPerSec: number;
+  /** ops/s of core request/reply at the same concurrency. */
+  reqReply: number;
+  /** ops/s of JetStream acked publishes at the same concurrency. */
+  jsPublish: number;
+  target: string;
+}
+
+export interface MetadataOptions {
+  natsUrl: string;
+  prefix?: string;
+  quick: boolean;
+  concurrencies?: number[];
+}
+
+/** Callers share at most this many connections, as several clients would. */
+const MAX_CONNECTIONS = 4;
+const LS_DIR_ENTRIES = 1000;
+const TIMEOUT_MS = 30_000;
+
+/** Runs `total` operations spread over `callers` concurrent loops; returns ops/s of the whole. */
+async function runConcurrent(callers: number, total: number, op: (i: number, caller: number) => Promise<unknown>): Promise<number> {
+  let next = 0;
+  const t0 = performance.now();
+  await Promise.all(
+    Array.from({ length: callers }, async (_, caller) => {
+      for (let i = next++; i < total; i = next++) await op(i, caller);
+    }),
+  );
+  return total / ((performance.now() - t0) / 1000);
+}
+
+/** Runs the metadata benchmark against a running cluster; returns one row per op and concurrency. */
+export async function metadataBench(opts: MetadataOptions): Promise<MetadataRow[]> {
+  const subj = subjects(opts.prefix ?? "woods");
+  const concurrencies = opts.concurrencies ?? [1, 16, 64];
+  // Operations per (op, concurrency); ls replies are ~1,000 entries so fewer of them.
+  const count = opts.quick ? 400 : 10_000;
+  const lsCount = opts.quick ? 40 : 1_000;
+  const conns: NatsConnection[] = [];
+  for (let i = 0; i < MAX_CONNECTIONS; i++) conns.push(await connectNats({ url: opts.natsUrl, name: `woods-bench-meta-${i}` }));
+  const echoNc = await connectNats({ url: opts.natsUrl, name: "woods-bench-echo" });
+  const echoSubject = `bench.echo.${process.pid}`;
+  echoNc.subscribe(echoSubject, { callback: (_e, m) => void m.respond(m.data) });
+  await echoNc.flush();
+  const jsm = await jetstreamManager(conns[0]);
+  const stream = `BENCH_META_${process.pid}`;
+  const jsSubject = `bench.js.${process.pid}`;
+  await jsm.streams.add({ name: stream, subjects: [jsSubject], storage: StorageType.File });
+  const js = conns.map((nc) => jetstream(nc));
+  const payload = new Uint8Array(100).fill(0x61);
+  const nn = <V extends keyof NamenodeReplies>(caller: number, verb: V, body: unknown, nConns: number) =>
+    call<NamenodeReplies[V]>(conns[caller % nConns], subj.namenode(verb as never), body, TIMEOUT_MS);
+
+  const createEmpty = async (caller: number, nConns: number, path: string) => {
+    const created = await nn(caller, "create", { path }, nConns);
+    await nn(caller, "complete", { fileId: created.fileId, sizeBytes: 0, chunkCount: 0 }, nConns);
+  };
+
+  const rows: MetadataRow[] = [];
+  const root = `/mdbench-${process.pid}`;
+  try {
+    // The directory ls reads: 1,000 empty files, created 64 at a time.
+    const lsDir = `${root}/ls`;
+    await runConcurrent(64, LS_DIR_ENTRIES, (i, c) => createEmpty(c, MAX_CONNECTIONS, `${lsDir}/f${i}`));
+    const probe = await nn(0, "ls", { prefix: lsDir }, 1);
+    if (probe.entries.length !== LS_DIR_ENTRIES) throw new Error(`ls of ${lsDir} gave ${probe.entries.length} entries, not ${LS_DIR_ENTRIES}`);
+
+    // Warm the JIT and the connections so the first (1-caller) baselines are not measured cold.
+    await runConcurrent(16, 500, (_i, k) => conns[k % MAX_CONNECTIONS].request(echoSubject, payload, { timeout: TIMEOUT_MS }));
+    await runConcurrent(16, 500, (_i, k) => js[k % MAX_CONNECTIONS].publish(jsSubject, payload));
+    await runConcurrent(16, 500, (i, k) => nn(k, "stat", { path: `${lsDir}/f${i}` }, MAX_CONNECTIONS));
+
+    for (const c of concurrencies) {
+      const nConns = Math.min(c, MAX_CONNECTIONS);
+      const reqReply = await runConcurrent(c, count, (_i, k) => conns[k % nConns].request(echoSubject, payload, { timeout: TIMEOUT_MS }));
+      const jsPublish = await runConcurrent(c, count, (_i, k) => js[k % nConns].publish(jsSubject, payload));
+      const dir = `${root}/c${c}`;
+      const create = await runConcurrent(c, count, (i, k) => createEmpty(k, nConns, `${dir}/f${i}`));
+      const stat = await runConcurrent(c, count, (i, k) => nn(k, "stat", { path: `${dir}/f${i}` }, nConns));
+      const ls = await runConcurrent(c, lsCount, (_i, k) => nn(k, "ls", { prefix: lsDir }, nConns));
+      const rm = await runConcurrent(c, count, (i, k) => nn(k, "rm", { path: `${dir}/f${i}` }, nConns));
+      const base = { clients: c, reqReply, jsPublish };
+      rows.push(
+        { op: "create + complete (empty file)", opsPerSec: create, ...base, target: c === 64 ? "≥ 10,000/s" : "" },
+        { op: "stat", opsPerSec: stat, ...base, target: "≥ 0.7 × request/reply" },
+        { op: `ls (${LS_DIR_ENTRIES} entries)`, opsPerSec: ls, ...base, target: "" },
+        { op: "rm", opsPerSec: rm, ...base, target: "" },
+      );
+    }
+    // Leave the namespace as found; rm of the ls directory's files, 64 at a time.
+    await runConcurrent(64, LS_DIR_ENTRIES, (i, c) => nn(c, "rm", { path: `${lsDir}/f${i}` }, MAX_CONNECTIONS));
+  } finally {
+    await jsm.streams.delete(stream).catch(() => undefined);
+    for (const nc of [...conns, echoNc]) await nc.close();
+  }
+  return rows;
+}
+
+/** Whether a row meets its target; undefined when it has none. */
+function targetMet(r: MetadataRow): boolean | undefined {
+  if (r.target.startsWith("≥ 10,000")) return r.opsPerSec >= 10_000;
+  if (r.target.startsWith("≥ 0.7")) return r.opsPerSec >= 0.7 * r.reqReply;
+  return undefined;
+}
+
+/** Markdown table of the metadata rows, with both baselines and the ratio to each. */
+export function metadataTable(rows: MetadataRow[]): string {
+  const f = (n: number) => Math.round(n).toLocaleString("en-US");
+  const met = (r: MetadataRow) => {
+    const m = targetMet(r);
+    return m === undefined ? r.target : `${r.target} (${m ? "met" : "not met"})`;
+  };
+  return [
+    "| metadata op (raw namenode requests) | clients | ops/s | request/reply ops/s | ratio | JetStream acked publish ops/s | ratio | target |",
+    "|---|---:|---:|---:|---:|---:|---:|---|",
+    ...rows.map(
+      (r) =>
+        `| ${r.op} | ${r.clients} | ${f(r.opsPerSec)} | ${f(r.reqReply)} | ${(r.opsPerSec / r.reqReply).toFixed(2)} | ${f(r.jsPublish)} | ${(r.opsPerSec / r.jsPublish).toFixed(2)} | ${met(r)} |`,
+    ),
+  ].join("\n");
+}
