@@ -81,6 +81,8 @@ export async function runDatanode(opts: { id: string; dirs: string[]; config: Wo
     metadata: { prefix: config.prefix },
   });
   const subs = serveDatanode(ctx);
+  // Resolve only once the server has our subscriptions: callers may send requests right away.
+  await nc.flush();
   const heartbeat = new Heartbeat(ctx, new LoadSampler(), Date.now());
   heartbeat.start();
   for (const c of store.listCorrupt()) {

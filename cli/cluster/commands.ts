@@ -256,6 +256,17 @@ export async function clusterStart(node: string, dirArg: string, opts: { natsUrl
   }
   dn.pid = spawnDatanode(state, dn.id);
   writeState(state);
+  // The namenode may still list the node as alive from before its restart, so first wait for the new
+  // process itself to answer (through the cluster's server, whatever URL the node connects by).
+  const conn = await connectNats({ url: state.nats, name: "woods-cluster-launcher" });
+  try {
+    await waitFor(`${dn.id}`, async () => {
+      await call(conn, subjects(prefixOf(state)).datanode(dn.id, "ping"), {}, 1000);
+      return true;
+    });
+  } finally {
+    await conn.close();
+  }
   if (isRunning(state.namenode.pid)) await waitForActors(state, prefixOf(state), [dn.id]);
 }
 

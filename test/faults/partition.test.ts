@@ -46,6 +46,8 @@ async function putUntilVictimHolds(prefix: string, seed: number): Promise<{ path
 test.serial("the launcher keeps a datanode behind the proxy, and it works through it", async (t) => {
   const st = (await cluster.status()).datanodes.find((d) => d.id === VICTIM)!;
   t.is(st.nats, proxy.url);
+  // `cluster start` may return while the namenode still lists the node from before its restart.
+  await waitFor(() => proxy.connections() >= 1, 15_000, `${VICTIM} to connect through the proxy`);
   t.true(proxy.connections() >= 1);
   await putUntilVictimHolds("/part/warm", 10);
   await assertAllReadBack(t, cluster, acked);
