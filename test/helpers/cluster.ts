@@ -11,6 +11,7 @@ import { fileURLToPath } from "node:url";
 import { createHash, randomBytes } from "node:crypto";
 import { freePort } from "./nats-server.js";
 import { isRunning } from "../../cli/cluster/state.js";
+import type { StatReply, FsckReply, NodeInfo } from "../../messages/index.js";
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const WOODS = join(ROOT, "bin", "woods.js");
@@ -82,37 +83,10 @@ export interface ClusterStatus {
   datanodes: { id: string; pid: number | null; dir: string; dirs: string[]; nats?: string }[];
 }
 
-/** `woods stat --json`. */
-export interface StatJson {
-  path: string;
-  size: number;
-  replication: number;
-  state: string;
-  chunks: { id: string; version: number; size: number; checksum: string; replicas: string[] }[];
-}
-
-/** `woods fsck --json`. */
-export interface FsckJson {
-  healthy: boolean;
-  files: number;
-  chunks: number;
-  underReplicated: number;
-  overReplicated: number;
-  corrupt: number;
-  missing: number;
-  liveNodes: number;
-  safeMode?: boolean;
-  repairsInflight?: number;
-}
-
-/** One entry of `woods nodes --json`. */
-export interface NodeJson {
-  id: string;
-  state: "alive" | "dead" | "full";
-  availableBytes: number;
-  chunks: number;
-  failedDirs?: number;
-}
+/** What `woods stat --json`, `fsck --json` and `nodes --json` print: the namenode's replies (messages/schemas.ts). */
+export type StatJson = StatReply;
+export type FsckJson = FsckReply;
+export type NodeJson = NodeInfo;
 
 export interface TestCluster {
   dir: string;
