@@ -9,7 +9,7 @@ import { tmpdir, cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { randomFillSync, createHash } from "node:crypto";
-import { createServer } from "node:net";
+import { freePort } from "../cli/cluster/ports.js";
 import { clusterUp, clusterDown } from "../cli/cluster/commands.js";
 import { loadConfig } from "../config/index.js";
 import { WoodsClient } from "../actors/client/index.js";
@@ -25,16 +25,6 @@ const sizeMiB = sizeArg >= 0 ? Number(args[sizeArg + 1]) : quick ? 16 : 256;
 const rounds = quick ? 1 : 3;
 const onlyArg = args.indexOf("--only");
 const only = onlyArg >= 0 ? args[onlyArg + 1] : undefined;
-
-function freePort(): Promise<number> {
-  return new Promise((res) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const a = s.address();
-      s.close(() => res(typeof a === "object" && a ? a.port : 0));
-    });
-  });
-}
 
 function makeFile(path: string, bytes: number): void {
   const fd = openSync(path, "w");

@@ -2,11 +2,11 @@
 import { mkdirSync, writeFileSync, readFileSync } from "node:fs";
 import { resolve, join } from "node:path";
 import { execFileSync } from "node:child_process";
-import { createServer } from "node:net";
 import { stringify as toYaml, parse as parseYaml } from "yaml";
 import { loadConfig } from "../../config/index.js";
 import { connectNats, call } from "../../actors/index.js";
 import { subjects, WoodsError, type NamenodeReplies } from "../../messages/index.js";
+import { freePort, portIsFree } from "./ports.js";
 import { readState, writeState, isRunning, dataDirs, type ClusterState } from "./state.js";
 import { spawnNats, spawnNamenode, spawnDatanode, stopPid, sleep, PROJECT_ROOT } from "./processes.js";
 
@@ -51,26 +51,6 @@ function readYamlMapping(file: string): Tree {
 
 const READY_TIMEOUT_MS = 60_000;
 
-function portIsFree(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const srv = createServer();
-    srv.once("error", () => res(false));
-    srv.listen(port, "127.0.0.1", () => srv.close(() => res(true)));
-  });
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((res, rej) => {
-    const srv = createServer();
-    srv.once("error", rej);
-    srv.listen(0, "127.0.0.1", () => {
-      const a = srv.address();
-      const p = typeof a === "object" && a ? a.port : 0;
-      srv.close(() => res(p));
-    });
-  });
-}
-
 function natsBinary(): string {
   try {
     return execFileSync("bash", [join(PROJECT_ROOT, "scripts", "ensure-nats-server.sh")], {
@@ -101,11 +81,22 @@ async function natsHealthy(state: ClusterState): Promise<boolean> {
   return res.ok;
 }
 
-/** Waits until the namenode answers and `expectAlive` datanodes are alive. */
-async function waitForActors(state: ClusterState, prefix: string, expectAlive: string[]): Promise<void> {
+/**
+ * Waits until the datanodes `expectAlive` answer themselves and, unless `namenode` is false, until the
+ * namenode answers and lists them alive. Asking the datanodes first matters after a restart: the namenode
+ * may still list a node as alive from before it, while the new process is not serving yet.
+ */
+async function waitForActors(state: ClusterState, prefix: string, expectAlive: string[], opts: { namenode?: boolean } = {}): Promise<void> {
   const nc = await connectNats({ url: state.nats, name: "woods-cluster-launcher", reconnectForever: false });
   const subj = subjects(prefix);
   try {
+    for (const id of expectAlive) {
+      await waitFor(id, async () => {
+        await call(nc, subj.datanode(id, "ping"), {}, 1000);
+        return true;
+      });
+    }
+    if (opts.namenode === false) return;
     await waitFor("namenode", async () => {
       await call<NamenodeReplies["ping"]>(nc, subj.namenode("ping"), {}, 1000);
       return true;
@@ -256,18 +247,7 @@ export async function clusterStart(node: string, dirArg: string, opts: { natsUrl
   }
   dn.pid = spawnDatanode(state, dn.id);
   writeState(state);
-  // The namenode may still list the node as alive from before its restart, so first wait for the new
-  // process itself to answer (through the cluster's server, whatever URL the node connects by).
-  const conn = await connectNats({ url: state.nats, name: "woods-cluster-launcher" });
-  try {
-    await waitFor(`${dn.id}`, async () => {
-      await call(conn, subjects(prefixOf(state)).datanode(dn.id, "ping"), {}, 1000);
-      return true;
-    });
-  } finally {
-    await conn.close();
-  }
-  if (isRunning(state.namenode.pid)) await waitForActors(state, prefixOf(state), [dn.id]);
+  await waitForActors(state, prefixOf(state), [dn.id], { namenode: isRunning(state.namenode.pid) });
 }
 
 /** Stops one process; `kill` sends SIGKILL (a crash) instead of SIGTERM. */
