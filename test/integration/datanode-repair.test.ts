@@ -5,14 +5,15 @@ import { execFileSync } from "node:child_process";
 import { mkdtempSync, readdirSync, rmSync, renameSync, writeFileSync, openSync, readSync, writeSync, closeSync, existsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect, createInbox, headers, type NatsConnection, type Msg } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Objm, setSha256Backend, type ObjectStore } from "@nats-io/obj";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats-server.js";
 import { runDatanode, type DatanodeHandle } from "../../actors/datanode/index.js";
 import { loadConfig, type WoodsConfig } from "../../config/index.js";
 import { call } from "../../actors/rpc.js";
-import { chunkChecksum, crcHex, decode, encode, FRAME_HEADERS, type FrameAck, type DatanodeReplies } from "../../messages/index.js";
+import { chunkChecksum, decode, encode, type FrameAck, type DatanodeReplies } from "../../messages/index.js";
 import { canMountTmpfs } from "../helpers/tmpfs.js";
+import { sendFrames } from "../helpers/frames.js";
 
 const FRAME = 256 * 1024;
 const BUCKET = "woods-staging";
@@ -239,33 +240,6 @@ test.serial("a data dir replaced by a file is reported failed, its chunks remove
 });
 
 
-/** Publishes the frames of a direct write and collects their acks. */
-async function sendFrames(chunkId: string, data: Buffer): Promise<FrameAck[]> {
-  const inbox = createInbox();
-  const frames = Math.ceil(data.length / FRAME);
-  const acks: FrameAck[] = [];
-  const done = new Promise<void>((resolve) => {
-    const sub = nc.subscribe(inbox, {
-      callback: (_e, m: Msg) => {
-        acks.push(decode(m.data).value as FrameAck);
-        if (acks.length === frames) {
-          sub.unsubscribe();
-          resolve();
-        }
-      },
-    });
-  });
-  for (let seq = 0; seq < frames; seq++) {
-    const payload = data.subarray(seq * FRAME, (seq + 1) * FRAME);
-    const h = headers();
-    h.set(FRAME_HEADERS.offset, String(seq * FRAME));
-    h.set(FRAME_HEADERS.seq, String(seq));
-    h.set(FRAME_HEADERS.crc32, crcHex(crc32(payload)));
-    nc.publish(`woods.data.${chunkId}`, payload, { reply: inbox, headers: h });
-  }
-  await Promise.race([done, new Promise((_r, rej) => setTimeout(() => rej(new Error(`only ${acks.length}/${frames} acks`)), 10_000))]);
-  return acks.sort((x, y) => x.seq - y.seq);
-}
 
 (canMountTmpfs() ? test.serial : test.skip)("a disk that fills during a write acknowledges no chunk, leaves nothing behind, and the heartbeat shows it full", async (t) => {
   const dir = newDir("full");
@@ -283,7 +257,7 @@ async function sendFrames(chunkId: string, data: Buffer): Promise<FrameAck[]> {
   await call(nc, "woods.datanode.dnfull.open", { chunkId: "full1", version: 1, maxSizeBytes: data.length }, 5000);
   // Someone else fills the disk after the write was placed.
   writeFileSync(join(dir, "filler"), Buffer.alloc(2 * 1024 * 1024));
-  const acks = await sendFrames("full1", data);
+  const acks = await sendFrames(nc, "full1", data, FRAME);
   t.true(acks.some((a) => !a.ok && a.error?.code === "NO_SPACE"), JSON.stringify(acks.filter((a) => !a.ok)));
   const closed = await t.throwsAsync(
     call(nc, "woods.datanode.dnfull.close", { chunkId: "full1", version: 1, sizeBytes: data.length, checksum: chunkChecksum(crc32(data)), frames: acks.length }, 5000),

@@ -4,13 +4,14 @@ import { crc32 } from "node:zlib";
 import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { connect, createInbox, headers, type NatsConnection, type Msg } from "@nats-io/transport-node";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
 import { Objm, setSha256Backend } from "@nats-io/obj";
 import { startNatsServer, type NatsServerHandle } from "../helpers/nats-server.js";
 import { runDatanode } from "../../actors/datanode/index.js";
 import { loadConfig } from "../../config/index.js";
 import { call } from "../../actors/rpc.js";
-import { chunkChecksum, crcHex, decode, encode, FRAME_HEADERS, type FrameAck } from "../../messages/index.js";
+import { chunkChecksum, decode, encode, type FrameAck } from "../../messages/index.js";
+import { sendFrames } from "../helpers/frames.js";
 
 const FRAME = 256 * 1024;
 const IDLE_MS = 600;
@@ -65,37 +66,10 @@ test.after.always(async () => {
 
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
-/** Publishes every frame of `data` on the chunk's data subject and collects the acks. */
-async function sendFrames(chunkId: string, data: Buffer, opts: { badCrcSeq?: number } = {}): Promise<FrameAck[]> {
-  const inbox = createInbox();
-  const frames = Math.ceil(data.length / FRAME);
-  const acks: FrameAck[] = [];
-  const done = new Promise<void>((resolve) => {
-    const sub = nc.subscribe(inbox, {
-      callback: (_e, m: Msg) => {
-        acks.push(decode(m.data).value as FrameAck);
-        if (acks.length === frames) {
-          sub.unsubscribe();
-          resolve();
-        }
-      },
-    });
-  });
-  for (let seq = 0; seq < frames; seq++) {
-    const payload = data.subarray(seq * FRAME, (seq + 1) * FRAME);
-    const h = headers();
-    h.set(FRAME_HEADERS.offset, String(seq * FRAME));
-    h.set(FRAME_HEADERS.seq, String(seq));
-    h.set(FRAME_HEADERS.crc32, seq === opts.badCrcSeq ? "deadbeef" : crcHex(crc32(payload)));
-    nc.publish(`woods.data.${chunkId}`, payload, { reply: inbox, headers: h });
-  }
-  await Promise.race([done, new Promise((_r, rej) => setTimeout(() => rej(new Error(`only ${acks.length}/${frames} acks`)), 10_000))]);
-  return acks.sort((a, b) => a.seq - b.seq);
-}
 
 async function writeChunk(chunkId: string, data: Buffer) {
   await call(nc, "woods.datanode.dn1.open", { chunkId, version: 1, maxSizeBytes: data.length }, 5000);
-  const acks = await sendFrames(chunkId, data);
+  const acks = await sendFrames(nc, chunkId, data, FRAME);
   const frames = acks.length;
   const closed = await call<{ sizeBytes: number; checksum: string }>(
     nc,
@@ -133,7 +107,7 @@ test.serial("a chunk written as acknowledged frames reads back identical in any 
 test.serial("a frame with a bad CRC gets a nack and the close then fails", async (t) => {
   const data = randomBytes(FRAME * 3);
   await call(nc, "woods.datanode.dn1.open", { chunkId: "itc2", version: 1, maxSizeBytes: data.length }, 5000);
-  const acks = await sendFrames("itc2", data, { badCrcSeq: 1 });
+  const acks = await sendFrames(nc, "itc2", data, FRAME, { badCrcSeq: 1 });
   t.true(acks[0].ok);
   t.false(acks[1].ok);
   t.is(acks[1].error?.code, "CHECKSUM");
