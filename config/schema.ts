@@ -39,6 +39,8 @@ export const configSchema = z
         snapshotIntervalMs: ms,
         snapshotsKept: positive.max(100),
         snapshotLogPurge: z.boolean(),
+        appendLeaseMs: positive,
+        appendKeyTtlMs: positive,
       })
       .strict(),
     datanode: z
@@ -52,6 +54,8 @@ export const configSchema = z
         scrubBytesPerSecond: z.number().int().min(0),
         scrubIntervalMs: positive,
         dirCheckIntervalMs: positive,
+        appendBatchMaxBytes: positive.max(64 * 1024 * 1024),
+        appendApplyTimeoutMs: positive,
       })
       .strict(),
     client: z
@@ -62,6 +66,7 @@ export const configSchema = z
         minReplicasForCommit: positive.max(16),
         readInflightMax: positive.max(256),
         requestTimeoutMs: positive,
+        appendTailMaxBytes: positive.max(8 * 1024 * 1024),
         retry: z
           .object({ maxAttempts: positive.max(100), baseDelayMs: ms, maxDelayMs: ms, jitter: z.number().min(0).max(1), deadlineMs: positive })
           .strict(),

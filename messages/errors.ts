@@ -22,6 +22,10 @@ export const ERROR_CODES = {
   TIMEOUT: true,
   IO: true,
   ALL_REPLICAS_FAILED: false,
+  /** Append: the datanode asked is not (or no longer) the primary of that chunk under that lease; locate again. */
+  NOT_PRIMARY: true,
+  /** Append: the record does not fit in the rest of the last chunk; append it as a new chunk instead. */
+  CHUNK_FULL: true,
   INTERNAL: true,
 } as const satisfies Record<string, boolean>;
 

@@ -23,6 +23,32 @@ export const logEntrySchema = z.discriminatedUnion("op", [
   }),
   z.object({ op: z.literal("complete"), fileId: id, sizeBytes: n, atMs: n }),
   z.object({ op: z.literal("delete"), fileId: id, path: z.string(), atMs: n, reason: z.string().optional() }),
+  // ---- appends (docs/append.md) ----
+  /** A lease on the last chunk of a file granted to `primary`; `epoch` is namespace-wide and increasing. */
+  z.object({ op: z.literal("lease"), fileId: id, chunkId: id, epoch: n, primary: id, atMs: n }),
+  /** A batch of in-place appends to the file's last chunk: the chunk is now `sizeBytes` long. */
+  z.object({
+    op: z.literal("append"),
+    fileId: id,
+    chunkId: id,
+    epoch: n,
+    version: n,
+    sizeBytes: n,
+    checksum: z.string(),
+    records: z.array(z.object({ key: id, offset: n, sizeBytes: n })).min(1),
+    atMs: n,
+  }),
+  /** New chunks attached to the end of a complete file by one append (`key`). */
+  z.object({
+    op: z.literal("appendChunks"),
+    fileId: id,
+    key: id,
+    offset: n,
+    chunks: z.array(z.object({ chunkId: id, version: n, sizeBytes: n, checksum: z.string() })).min(1),
+    atMs: n,
+  }),
+  /** The chunk's version was bumped (a replica dropped mid-append): copies at older versions are stale. */
+  z.object({ op: z.literal("chunkVersion"), chunkId: id, version: n, atMs: n }),
 ]);
 
 export type LogEntry = z.infer<typeof logEntrySchema>;

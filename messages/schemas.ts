@@ -15,6 +15,13 @@ const version = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 const checksum = z.string().regex(/^crc32:[0-9a-f]{8}$/, "must look like crc32:0123abcd");
 const envelope = { v: z.number().int().min(1).max(PROTOCOL_VERSION).optional() };
 const path = z.string().min(1).max(4096);
+/** Idempotency key of one append, chosen by the client (a uuid); a retry carries the same key. */
+const appendKey = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, "must match [A-Za-z0-9_-]{1,128}");
+/** A lease epoch: namespace-wide, strictly increasing with every lease granted (logged). */
+const epoch = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
+const crc = u32;
+/** One chunk written for an append (new-chunk mode), as the client confirmed it. */
+const appendedChunk = z.object({ chunkId: id, version, sizeBytes: size, checksum, replicas: z.array(id).min(1).max(16) });
 
 export const namenodeRequests = {
   ping: z.object({ ...envelope }),
@@ -73,6 +80,35 @@ export const namenodeRequests = {
     /** Replicas found corrupt (read, scrub or startup scan); kept aside until the namenode orders their delete. */
     corrupt: z.array(z.object({ id, version, reason: z.string().max(512) })).max(100_000).optional(),
   }),
+  // ---- appends (docs/append.md) ----
+  /**
+   * Client: where does an append of `sizeBytes` to `path` go? Answers `done` when `key` is already
+   * appended (a retry), `tail` (send it to the primary of the last chunk) or `chunks` (write new chunks,
+   * then `appendChunks`). `full` = the client was told CHUNK_FULL by that chunk's primary.
+   */
+  appendLocate: z.object({ ...envelope, path, key: appendKey, sizeBytes: size, full: id.optional() }),
+  /** Client, new-chunk mode: a chunk for `path` (not attached to the file until `appendChunks`). */
+  appendAllocate: z.object({ ...envelope, path, exclude: z.array(id).max(64).optional() }),
+  /** Client, new-chunk mode: attach these written chunks to the end of `path`, atomically, once per key. */
+  appendChunks: z.object({ ...envelope, path, key: appendKey, chunks: z.array(appendedChunk).min(1).max(1024) }),
+  /** Primary datanode: the state of the lease `epoch` on `chunkId` that a client says `dn` holds. */
+  appendLease: z.object({ ...envelope, chunkId: id, epoch, dn: id }),
+  /**
+   * Primary datanode: every live replica holds bytes [fromBytes, toBytes) of the chunk at `version`;
+   * make them visible. `records` are the appends in that range, in order (sizes add up).
+   */
+  appendCommit: z.object({
+    ...envelope,
+    chunkId: id,
+    epoch,
+    version,
+    fromBytes: size,
+    toBytes: size,
+    checksum,
+    records: z.array(z.object({ key: appendKey, sizeBytes: size })).min(1).max(100_000),
+  }),
+  /** Primary datanode: these replicas failed mid-append; continue without them under a bumped version. */
+  appendDropReplica: z.object({ ...envelope, chunkId: id, epoch, version, failed: z.array(id).min(1).max(16) }),
 } satisfies Record<NamenodeVerb, z.ZodType>;
 
 export const datanodeRequests = {
@@ -105,6 +141,26 @@ export const datanodeRequests = {
     bucket: z.string().max(256),
     /** The namenode's epoch; a datanode refuses orders from an older epoch than it has seen. */
     epoch: z.number().int().min(0).optional(),
+  }),
+  /**
+   * Client → primary of the last chunk: append `data` once (`key`). `epoch` is the lease the namenode
+   * named in `appendLocate`. Errors: NOT_PRIMARY (locate again), CHUNK_FULL (use new-chunk mode).
+   */
+  append: z.object({ ...envelope, chunkId: id, epoch, key: appendKey, data: z.instanceof(Uint8Array) }),
+  /**
+   * Primary → every replica (itself included): write `data` at `offset` of the chunk, discarding any
+   * bytes at or after `offset` (an uncommitted tail), under lease `epoch` and chunk `version` (a replica
+   * at an older version renames to it; a newer version or epoch seen refuses with STALE). `crcBefore` is
+   * the CRC32 of bytes [0, offset) as the primary knows them; a replica that disagrees refuses (CHECKSUM).
+   */
+  appendApply: z.object({
+    ...envelope,
+    chunkId: id,
+    version,
+    epoch,
+    offset: size,
+    crcBefore: crc,
+    data: z.instanceof(Uint8Array),
   }),
 } satisfies Record<DatanodeVerb, z.ZodType>;
 
@@ -178,6 +234,37 @@ export type DatanodeCommand = {
   reason?: string;
 };
 
+/** Where an append goes (`appendLocate`). */
+export type AppendLocateReply =
+  /** The key was appended already: its place in the file. */
+  | { mode: "done"; offset: number; sizeBytes: number }
+  /** Send the record to `primary` (datanode `append`) under lease `epoch`. */
+  | { mode: "tail"; fileId: string; chunkId: string; version: number; epoch: number; primary: string; replicas: string[] }
+  /** Write the bytes as new chunks (`appendAllocate` + the write path), then `appendChunks`. */
+  | { mode: "chunks"; fileId: string; replication: number; chunkSizeBytes: number; frameSizeBytes: number };
+
+/** What an append returns: where the record landed in the file. */
+export interface AppendResult {
+  /** Byte offset of the record's first byte in the file. */
+  offset: number;
+  sizeBytes: number;
+}
+
+export interface AppendLeaseReply {
+  fileId: string;
+  path: string;
+  version: number;
+  epoch: number;
+  /** Live replicas of the chunk at `version`, the primary included. */
+  replicas: string[];
+  /** Committed length and whole-chunk checksum: the primary's next batch starts here. */
+  sizeBytes: number;
+  checksum: string;
+  chunkSizeBytes: number;
+  /** The lease runs out this long after the namenode answered (the primary subtracts its own margin). */
+  expiresInMs: number;
+}
+
 export interface NamenodeReplies {
   ping: { role: "namenode"; id: string; epoch: number; logSeq: number };
   create: { fileId: string; path: string; replication: number; chunkSizeBytes: number; leaseMs: number; frameSizeBytes: number };
@@ -192,6 +279,19 @@ export interface NamenodeReplies {
   fsck: FsckReply;
   heartbeat: { commands: DatanodeCommand[]; fullReport: boolean };
   report: Record<string, never>;
+  appendLocate: AppendLocateReply;
+  appendAllocate: { fileId: string; chunkId: string; version: number; replicas: string[] };
+  appendChunks: AppendResult & { fileSizeBytes: number };
+  appendLease: AppendLeaseReply;
+  /**
+   * `applied`: the batch is logged; `offsets[i]` is the file offset of `records[i]`.
+   * Not applied: `duplicates` were appended before (their results) — nothing of this batch was
+   * logged; the primary answers those clients and rewrites the batch without them.
+   */
+  appendCommit:
+    | { applied: true; offsets: number[]; fileSizeBytes: number; expiresInMs: number }
+    | { applied: false; duplicates: ({ key: string } & AppendResult)[] };
+  appendDropReplica: { version: number; replicas: string[]; expiresInMs: number };
 }
 
 export interface DatanodeReplies {
@@ -202,6 +302,9 @@ export interface DatanodeReplies {
   read: { data: Uint8Array; sizeBytes: number };
   ingest: { sizeBytes: number; checksum: string };
   replicate: { confirmed: string[]; failed: { dn: string; code: string; message: string }[] };
+  append: AppendResult & { fileSizeBytes: number };
+  /** The replica's chunk after the write: length and CRC32 of all its bytes. */
+  appendApply: { sizeBytes: number; crc: number };
 }
 
 /** Acknowledgement a datanode sends (to the frame's reply subject) for each write frame. */

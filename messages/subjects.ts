@@ -22,11 +22,18 @@ export const NAMENODE_VERBS = [
   "fsck",
   "heartbeat",
   "report",
+  // Appends (docs/append.md).
+  "appendLocate",
+  "appendAllocate",
+  "appendChunks",
+  "appendLease",
+  "appendCommit",
+  "appendDropReplica",
 ] as const;
 export type NamenodeVerb = (typeof NAMENODE_VERBS)[number];
 
 /** Datanode request verbs, answered on `<prefix>.datanode.<id>.<verb>`. */
-export const DATANODE_VERBS = ["ping", "open", "close", "abort", "read", "ingest", "replicate"] as const;
+export const DATANODE_VERBS = ["ping", "open", "close", "abort", "read", "ingest", "replicate", "append", "appendApply"] as const;
 export type DatanodeVerb = (typeof DATANODE_VERBS)[number];
 
 /** Event kinds published on `<prefix>.events.<kind>`. */
@@ -51,6 +58,11 @@ export const EVENT_KINDS = [
   "chunk.trimmed",
   "namenode.safemode.entered",
   "namenode.safemode.left",
+  // Appends.
+  "file.appended",
+  "chunk.lease.granted",
+  "chunk.lease.ended",
+  "chunk.version.bumped",
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 

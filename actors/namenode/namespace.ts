@@ -440,6 +440,11 @@ export class Namespace {
         this.unlinkPath(f.path);
         return dropped;
       }
+      case "lease":
+      case "append":
+      case "appendChunks":
+      case "chunkVersion":
+        throw new Error(`log entry ${entry.op} is not supported by this namenode version`);
     }
   }
 

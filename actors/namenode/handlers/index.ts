@@ -9,6 +9,7 @@ import { abandon, rm, removeFile } from "./remove.js";
 import { stat, ls } from "./read.js";
 import { ping, nodes, fsck } from "./cluster.js";
 import { heartbeat, report, announceNodeTransition } from "./datanode.js";
+import { appendLocate, appendAllocate, appendChunks, appendLease, appendCommit, appendDropReplica } from "./append.js";
 
 export const handlers: { [V in NamenodeVerb]: VerbHandler<V> } = {
   ping,
@@ -24,6 +25,12 @@ export const handlers: { [V in NamenodeVerb]: VerbHandler<V> } = {
   fsck,
   heartbeat,
   report,
+  appendLocate,
+  appendAllocate,
+  appendChunks,
+  appendLease,
+  appendCommit,
+  appendDropReplica,
 };
 
 export { removeFile, announceNodeTransition };
