@@ -332,11 +332,40 @@ Every chunk is checked against its checksum; a bad or dead replica is skipped fo
     );
   program
     .command("append <local> <remote>")
-    .description("append a local file (or -) to REMOTE (not available yet)")
+    .description("append a local file (or - for stdin) to the end of the existing file REMOTE, exactly once")
+    .option("--json", "print {path, offset, size, mode} as JSON")
+    .option("--key <key>", "idempotency key: running again with the same key appends nothing and prints the first result")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  echo "event 42" | woods append - /logs/events.log       one record from stdin
+  woods append ./part2.bin /data/big.bin                  a file, atomically (all or nothing)
+  woods append --key job-17-out ./out.txt /logs/jobs      safe to re-run: appended once
+Many clients may append to one file at once: each append lands once, contiguous and whole,
+and is visible to readers once acknowledged. REMOTE must exist (create it with
+\`woods put - REMOTE < /dev/null\`). See docs/append.md.`,
+    )
     .action(
-      action(async () => {
-        const { WoodsError } = await import("../messages/index.js");
-        throw new WoodsError("UNSUPPORTED", "append is not supported yet by this cluster");
+      action(async (local: string, remote: string, o: { json?: boolean; key?: string }, cmd: Command) => {
+        const { createReadStream, statSync } = await import("node:fs");
+        const { normalizePath } = await import("../messages/index.js");
+        normalizePath(remote);
+        if (o.key !== undefined && !/^[A-Za-z0-9_-]{1,128}$/.test(o.key)) throw new UsageError(`--key ${JSON.stringify(o.key)} must match [A-Za-z0-9_-]{1,128}`);
+        if (local !== "-") {
+          const st = statSync(local, { throwIfNoEntry: false });
+          if (!st) throw new Error(`local file ${local} does not exist`);
+          if (!st.isFile()) throw new Error(`local path ${local} is not a regular file`);
+        }
+        const source = local === "-" ? process.stdin : createReadStream(local, { highWaterMark: 1024 * 1024 });
+        await withClient(cmd, async (c) => {
+          const r = await c.append(source, remote, o.key === undefined ? {} : { key: o.key });
+          if (o.json) process.stdout.write(JSON.stringify({ path: r.path, offset: r.offset, size: r.size, mode: r.mode }) + "\n");
+          else if (process.stderr.isTTY) {
+            const mibs = r.size / 1024 / 1024 / Math.max(r.ms / 1000, 0.001);
+            notice(`appended ${formatBytes(r.size)} to ${remote} at offset ${r.offset}${r.size > 1024 * 1024 ? `, ${mibs.toFixed(1)} MiB/s` : ""}`);
+          }
+        });
       }),
     );
   program

@@ -24,6 +24,7 @@ import {
 import { connectNats, type NatsConnection } from "../connect.js";
 import { call } from "../rpc.js";
 import type { ByteSource } from "./chunker.js";
+import { append, type AppendOptions, type AppendResult } from "./append.js";
 import { get, type GetResult } from "./get.js";
 import { put, type PutOptions, type PutResult } from "./put.js";
 import { withRetry, type RetryOptions, type RetryPolicy } from "./retry.js";
@@ -102,6 +103,12 @@ export class WoodsClient {
   /** Stores a stream (file, stdin, any async iterable of bytes) at `remote`; EXISTS if taken. */
   put(source: ByteSource | Readable, remote: string, opts: PutOptions = {}): Promise<PutResult> {
     return put(this.ctx, this.writer, source as ByteSource, remote, opts);
+  }
+
+  /** Appends a stream to the end of the existing file `remote`, exactly once (see docs/append.md). */
+  append(source: ByteSource | Readable | Uint8Array, remote: string, opts: AppendOptions = {}): Promise<AppendResult> {
+    const src = source instanceof Uint8Array ? [source] : source;
+    return append(this.ctx, this.writer, src as ByteSource, remote, opts);
   }
 
   /** Writes the bytes of `remote` to `sink` in order (the sink is not ended). */
