@@ -21,6 +21,17 @@ import {
 } from "../messages/index.js";
 import type { Logger } from "./logger.js";
 import { serviceOf, type WoodsService } from "./services.js";
+import { context, endWithError, extractTrace, injectTrace, meter, SpanKind, trace, tracer } from "./telemetry.js";
+
+// Metrics of every served request and every call; no-ops unless telemetry is started.
+const serverDuration = meter().createHistogram("woods.rpc.server.duration", { unit: "ms", description: "time to handle one request, by subject verb and outcome" });
+const serverBytes = meter().createCounter("woods.rpc.server.request.bytes", { unit: "By", description: "bytes of requests received" });
+const clientDuration = meter().createHistogram("woods.rpc.client.duration", { unit: "ms", description: "time of one request/reply round trip, by verb and outcome" });
+
+/** The last token of a subject: the verb (`woods.namenode.stat` → `stat`). */
+function verbOf(subject: string): string {
+  return subject.slice(subject.lastIndexOf(".") + 1);
+}
 
 export interface RequestContext {
   msg: Msg;
@@ -95,17 +106,30 @@ async function handleOne<S extends z.ZodType, R extends object>(
   service?: WoodsService,
 ): Promise<void> {
   const startedMs = performance.now();
+  const verb = opts.verb ?? verbOf(msg.subject);
+  // A span per request, child of the caller's (trace context in the NATS headers); who serves it is
+  // the logger's identity. With telemetry off this is a non-recording span.
+  const parent = extractTrace(msg.headers);
+  const who = opts.log.bindings?.() ?? {};
+  const span = tracer().startSpan(`woods.${verb}`, {
+    kind: SpanKind.SERVER,
+    attributes: { "messaging.system": "nats", "messaging.destination.name": msg.subject, "woods.actor": String(who.actor ?? ""), "woods.node.id": String(who.nodeId ?? "") },
+  }, parent);
+  serverBytes.add(msg.data.length, { verb });
   // Decide the reply encoding before decoding, so malformed JSON is answered in JSON.
   let json = isJsonPayload(msg.data, msg.headers);
+  let outcome = "ok";
   try {
     const decoded = decode(msg.data, msg.headers);
     json = decoded.json;
     const req = validate(schema, decoded.value);
-    const result = await handler(req, { msg, json });
+    const result = await context.with(trace.setSpan(parent, span), () => handler(req, { msg, json }));
     respond(msg, okBody(result), json);
     service?.recordOutcome(msg.subject, performance.now() - startedMs);
   } catch (e) {
     const err = toWoodsError(e);
+    outcome = err.code;
+    endWithError(span, err);
     service?.recordOutcome(msg.subject, performance.now() - startedMs, `${err.code}: ${err.message}`);
     if (err.code === "INTERNAL") opts.log.error({ err: e, subject: msg.subject }, `request on ${msg.subject} failed unexpectedly`);
     else opts.log.debug({ code: err.code, subject: msg.subject }, err.message);
@@ -114,6 +138,9 @@ async function handleOne<S extends z.ZodType, R extends object>(
     } catch (e2) {
       opts.log.warn({ err: e2 }, "could not send error reply");
     }
+  } finally {
+    span.end();
+    serverDuration.record(performance.now() - startedMs, { verb, outcome });
   }
 }
 
@@ -139,11 +166,30 @@ export function transportError(e: unknown, subject: string): WoodsError {
 
 /** One msgpack request; returns the unwrapped `ok` body or throws the WoodsError the peer sent. */
 export async function call<T>(nc: NatsConnection, subject: string, body: unknown, timeoutMs: number): Promise<T> {
-  let reply: Msg;
-  try {
-    reply = await nc.request(subject, encode(body), { timeout: timeoutMs });
-  } catch (e) {
-    throw transportError(e, subject);
+  const verb = verbOf(subject);
+  const startedMs = performance.now();
+  const span = tracer().startSpan(`woods.call.${verb}`, { kind: SpanKind.CLIENT, attributes: { "messaging.system": "nats", "messaging.destination.name": subject } });
+  // Only a recording span is worth headers on the wire.
+  let headers: MsgHdrs | undefined;
+  if (span.isRecording()) {
+    headers = natsHeaders();
+    injectTrace(headers, trace.setSpan(context.active(), span));
   }
-  return unwrapReply<T>(decode(reply.data, reply.headers).value);
+  let outcome = "ok";
+  try {
+    let reply: Msg;
+    try {
+      reply = await nc.request(subject, encode(body), { timeout: timeoutMs, ...(headers ? { headers } : {}) });
+    } catch (e) {
+      throw transportError(e, subject);
+    }
+    return unwrapReply<T>(decode(reply.data, reply.headers).value);
+  } catch (e) {
+    outcome = (e as { code?: string }).code ?? "ERROR";
+    endWithError(span, e);
+    throw e;
+  } finally {
+    span.end();
+    clientDuration.record(performance.now() - startedMs, { verb, outcome });
+  }
 }

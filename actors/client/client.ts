@@ -23,6 +23,7 @@ import {
 } from "../../messages/index.js";
 import { connectNats, type NatsConnection } from "../connect.js";
 import { call } from "../rpc.js";
+import { inSpan, SpanKind } from "../telemetry.js";
 import type { ByteSource } from "./chunker.js";
 import { append, type AppendOptions, type AppendResult } from "./append.js";
 import { get, type GetResult } from "./get.js";
@@ -102,18 +103,30 @@ export class WoodsClient {
 
   /** Stores a stream (file, stdin, any async iterable of bytes) at `remote`; EXISTS if taken. */
   put(source: ByteSource | Readable, remote: string, opts: PutOptions = {}): Promise<PutResult> {
-    return put(this.ctx, this.writer, source as ByteSource, remote, opts);
+    return inSpan("woods.put", { "woods.path": remote }, async (span) => {
+      const r = await put(this.ctx, this.writer, source as ByteSource, remote, opts);
+      span.setAttributes({ "woods.bytes": r.size, "woods.chunks": r.chunks });
+      return r;
+    }, { kind: SpanKind.CLIENT });
   }
 
   /** Appends a stream to the end of the existing file `remote`, exactly once (see docs/append.md). */
   append(source: ByteSource | Readable | Uint8Array, remote: string, opts: AppendOptions = {}): Promise<AppendResult> {
     const src = source instanceof Uint8Array ? [source] : source;
-    return append(this.ctx, this.writer, src as ByteSource, remote, opts);
+    return inSpan("woods.append", { "woods.path": remote }, async (span) => {
+      const r = await append(this.ctx, this.writer, src as ByteSource, remote, opts);
+      span.setAttributes({ "woods.bytes": r.size, "woods.offset": r.offset, "woods.append.mode": r.mode });
+      return r;
+    }, { kind: SpanKind.CLIENT });
   }
 
   /** Writes the bytes of `remote` to `sink` in order (the sink is not ended). */
   get(remote: string, sink: Writable): Promise<GetResult> {
-    return get(this.ctx, remote, sink);
+    return inSpan("woods.get", { "woods.path": remote }, async (span) => {
+      const r = await get(this.ctx, remote, sink);
+      span.setAttribute("woods.bytes", r.size);
+      return r;
+    }, { kind: SpanKind.CLIENT });
   }
 
   /** Deletes a file; its chunks are reclaimed on the datanodes later. */
