@@ -84,6 +84,35 @@ export async function tick(ctx: NamenodeContext): Promise<void> {
     );
   }
   for (const t of state.registry.tick(state.classify)) announceNodeTransition(ctx, t);
+  appendTick(ctx, now);
   state.purgeDeleted();
   await Promise.all(abandons);
+}
+
+/** The append part of a tick: leases run out, old idempotency keys and unattached allocations go, deferred stale copies are judged. */
+function appendTick(ctx: NamenodeContext, now: number): void {
+  const { state } = ctx;
+  for (const l of state.expireAppendLeases()) {
+    const c = state.ns.chunk(l.chunkId);
+    const where = c ? ` (${c.file.path} #${c.index})` : "";
+    ctx.log.info(
+      { chunkId: l.chunkId, fileId: l.fileId, epoch: l.epoch, primary: l.primary },
+      `lease epoch ${l.epoch} of ${l.primary} on chunk ${l.chunkId}${where} ran out after ${ctx.config.namenode.appendLeaseMs} ms without a commit`,
+    );
+    ctx.event("chunk.lease.ended", { chunkId: l.chunkId, fileId: l.fileId, path: c?.file.path, epoch: l.epoch, primary: l.primary, reason: "expired" });
+  }
+  const pruned = state.ns.pruneAppendKeys(now - ctx.config.namenode.appendKeyTtlMs);
+  if (pruned > 0) ctx.log.debug({ pruned, kept: state.ns.appendKeyCount }, `forgot ${pruned} append key(s) older than ${ctx.config.namenode.appendKeyTtlMs} ms`);
+  const dropped = state.appendAllocations.takeExpired(now);
+  if (dropped.length > 0) {
+    ctx.log.info({ chunks: dropped.length }, `dropped ${dropped.length} append chunk allocation(s) never attached; their replicas become orphans`);
+  }
+  for (const s of state.registry.rejudgeDeferred(state.classify)) {
+    const c = state.ns.chunk(s.chunkId);
+    ctx.log.warn(
+      { dn: s.nodeId, chunkId: s.chunkId, version: s.version, current: c?.version },
+      `${s.nodeId} holds chunk ${s.chunkId} at version ${s.version}, older than the current ${c?.version}: stale, ordered deleted`,
+    );
+    ctx.event("chunk.stale", { dn: s.nodeId, chunkId: s.chunkId, version: s.version, currentVersion: c?.version, path: c?.file.path });
+  }
 }

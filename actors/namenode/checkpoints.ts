@@ -187,7 +187,7 @@ export class Checkpointer {
     };
     this.d.log.info(
       { ...result },
-      `wrote snapshot ${name} (${result.files} files, ${result.chunks} chunks, seq ${cap.logSeq}, ${sizeBytes} bytes) in ${result.totalMs} ms` +
+      `wrote snapshot ${name} (${result.files} files, ${result.chunks} chunks, ${encoded.header.keys ?? 0} append keys, ${encoded.header.leases ?? 0} leases, seq ${cap.logSeq}, ${sizeBytes} bytes) in ${result.totalMs} ms` +
         (deleted.length > 0 ? `; deleted ${deleted.join(", ")}` : "") +
         (purged > 0 ? `; purged ${purged} log messages before ${all.slice(0, kept).at(-1)!.logSeq + 1}` : ""),
     );

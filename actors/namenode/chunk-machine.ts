@@ -5,6 +5,8 @@
  *
  *   allocated → staging → replicating → committed → deleting → gone
  *   allocated | staging | replicating --ABANDON/FAIL--> failed --CLEANUP--> gone
+ *   committed --GRANT--> leased --RENEW--> leased --EXPIRE/REVOKE--> committed   (appends, docs/append.md)
+ *   leased --DELETE--> deleting
  */
 import { setup, transition } from "xstate";
 
@@ -24,9 +26,17 @@ export type ChunkEvent =
   /** Every replica of a deleting chunk is gone. */
   | { type: "PURGED" }
   /** A failed chunk's leftovers were cleaned up (or there were none). */
-  | { type: "CLEANUP" };
+  | { type: "CLEANUP" }
+  /** A primary replica got an append lease on the chunk (the last chunk of its file). */
+  | { type: "GRANT" }
+  /** The lease holder's grant or commit extended the lease. */
+  | { type: "RENEW" }
+  /** The lease ran out without a renewal. */
+  | { type: "EXPIRE" }
+  /** The lease was ended early: new chunks sealed the chunk, or a new lease superseded it. */
+  | { type: "REVOKE" };
 
-export type ChunkState = "allocated" | "staging" | "replicating" | "committed" | "deleting" | "failed" | "gone";
+export type ChunkState = "allocated" | "staging" | "replicating" | "committed" | "leased" | "deleting" | "failed" | "gone";
 
 export const chunkMachine = setup({
   types: { events: {} as ChunkEvent },
@@ -45,7 +55,12 @@ export const chunkMachine = setup({
     },
     committed: {
       // Late deltas for a committed chunk are normal; they change nothing.
-      on: { REPLICA_STORED: "committed", DELETE: "deleting" },
+      on: { REPLICA_STORED: "committed", DELETE: "deleting", GRANT: "leased" },
+    },
+    // Appends in place go to the last chunk of a file through its primary; while leased the watchdog
+    // neither repairs the chunk nor deletes its stale copies (a copy would fall behind the appends).
+    leased: {
+      on: { REPLICA_STORED: "leased", RENEW: "leased", EXPIRE: "committed", REVOKE: "committed", DELETE: "deleting" },
     },
     deleting: {
       on: { PURGED: "gone", DELETE: "deleting" },

@@ -7,7 +7,8 @@
  *   point  before-append  the mutation is validated and applied in memory, but its log batch is not published
  *          after-puback   the log's PubAck arrived, the client has not been answered
  *          after-reply    the answer was sent (and flushed to the server)
- *   verb   create | commit | complete | abandon | rm   (default: any of them)
+ *   verb   create | commit | complete | abandon | rm | appendLocate (a lease grant) | appendChunks
+ *          | appendCommit | appendDropReplica   (default: any of them)
  *   n      crash on the n-th matching mutation (default 1)
  *
  * e.g. `after-puback:complete`, `before-append:commit:3`, `after-reply:2`.
@@ -20,7 +21,7 @@ export const CRASH_POINTS = ["before-append", "after-puback", "after-reply"] as 
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
 /** Verbs whose requests mutate the namespace (append to the log). */
-export const MUTATION_VERBS = ["create", "commit", "complete", "abandon", "rm"] as const;
+export const MUTATION_VERBS = ["create", "commit", "complete", "abandon", "rm", "appendLocate", "appendChunks", "appendCommit", "appendDropReplica"] as const;
 export type MutationVerb = (typeof MUTATION_VERBS)[number];
 
 export interface CrashSpec {

@@ -99,7 +99,7 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
       const h = loaded.header;
       log.info(
         { snapshot: loaded.name, files: h.files, chunks: h.chunks, logSeq: h.logSeq, sizeBytes: loaded.sizeBytes, loadMs: loaded.loadMs },
-        `loaded snapshot ${loaded.name} (${h.files} files, ${h.chunks} chunks, seq ${h.logSeq}) in ${loaded.loadMs} ms`,
+        `loaded snapshot ${loaded.name} (format ${h.v}, ${h.files} files, ${h.chunks} chunks, ${h.keys ?? 0} append keys, seq ${h.logSeq}) in ${loaded.loadMs} ms`,
       );
     }
 

@@ -8,6 +8,9 @@
  */
 import { WoodsError, parentsOf, type LogEntry } from "../../messages/index.js";
 import { assert } from "../lifecycle.js";
+import { AppendKeys, type AppendedKey } from "./append-keys.js";
+
+export type { AppendedKey } from "./append-keys.js";
 
 /**
  * A committed chunk. Kept deliberately small (one object, no per-chunk arrays):
@@ -84,6 +87,21 @@ export interface NamespaceMeta {
   namenodeId: string;
   /** Log entries applied to reach this state. */
   applied: number;
+  /** Highest append lease epoch granted (0: none; snapshots before appends carry none). */
+  leaseEpoch: number;
+}
+
+/**
+ * The append lease of a chunk as the log knows it: who holds it, at which epoch.
+ * Only the last chunk of a complete file has one; a newer grant replaces it,
+ * attaching new chunks (seal) or deleting the file ends it. When it runs out is
+ * not logged (append-leases.ts counts that from the injected clock).
+ */
+export interface ChunkLease {
+  readonly chunkId: string;
+  readonly fileId: string;
+  readonly epoch: number;
+  readonly primary: string;
 }
 
 export interface LsChild {
@@ -101,10 +119,19 @@ export class Namespace {
   private epochValue = 0;
   private namenodeIdValue = "";
   private entriesApplied = 0;
+  /** Append lease epochs: one namespace-wide counter that only grows (logged with every grant). */
+  private leaseEpochValue = 0;
+  private readonly leasesByChunk = new Map<string, ChunkLease>();
+  private readonly keys = new AppendKeys();
 
   /** Highest epoch seen in the log (0 before the first namenode start). */
   get epoch(): number {
     return this.epochValue;
+  }
+
+  /** Highest append lease epoch granted so far (the next grant takes a higher one). */
+  get leaseEpoch(): number {
+    return this.leaseEpochValue;
   }
 
   /** Number of log entries applied so far. */
@@ -135,6 +162,50 @@ export class Namespace {
   /** The committed chunk with this id. */
   chunk(chunkId: string): ChunkRecord | undefined {
     return this.chunkById.get(chunkId);
+  }
+
+  /** The last chunk of a file (undefined for a file without chunks). */
+  lastChunk(f: FileRecord): ChunkRecord | undefined {
+    return f.chunks.length > 0 ? f.chunks[f.chunks.length - 1] : undefined;
+  }
+
+  /** The logged append lease of a chunk (granted and neither superseded, sealed nor deleted). */
+  chunkLease(chunkId: string): ChunkLease | undefined {
+    return this.leasesByChunk.get(chunkId);
+  }
+
+  /** Every logged append lease. */
+  leases(): IterableIterator<ChunkLease> {
+    return this.leasesByChunk.values();
+  }
+
+  /** Where the append with this idempotency key landed, if it was appended (and not pruned). */
+  appendedKey(key: string): AppendedKey | undefined {
+    return this.keys.get(key);
+  }
+
+  get appendKeyCount(): number {
+    return this.keys.size;
+  }
+
+  /** Forgets append keys logged before `beforeMs` (the actor's tick, with `appendKeyTtlMs`). Returns how many. */
+  pruneAppendKeys(beforeMs: number): number {
+    return this.keys.prune(beforeMs);
+  }
+
+  /**
+   * The complete file at canonical `path` that an append may extend; typed errors
+   * otherwise: NOT_FOUND (appends never create a file), EXISTS (still being written),
+   * IS_DIRECTORY.
+   */
+  appendTarget(path: string): FileRecord {
+    const f = this.files.get(path);
+    if (f) {
+      if (f.state === "writing") throw new WoodsError("EXISTS", `${path} is being written by another client; append once it is complete`);
+      return f;
+    }
+    if (this.isDirectory(path)) throw new WoodsError("IS_DIRECTORY", `${path} is a directory`);
+    throw new WoodsError("NOT_FOUND", `${path} does not exist; appends do not create files: create it first, e.g. \`woods put /dev/null ${path}\``);
   }
 
   /** True when some file (in any state) lives under `path`. */
@@ -195,10 +266,16 @@ export class Namespace {
    * Copies what a snapshot needs, synchronously (O(files), no encoding), so the
    * caller can capture at a log sequence boundary and encode later.
    */
-  capture(): { meta: NamespaceMeta; files: CapturedFile[] } {
+  capture(): { meta: NamespaceMeta; files: CapturedFile[]; leases: ChunkLease[]; keys: AppendedKey[] } {
     const files: CapturedFile[] = [];
     for (const f of this.files.values()) files.push({ file: f, state: f.state, sizeBytes: f.sizeBytes, mtimeMs: f.mtimeMs, chunks: f.chunks.slice() });
-    return { meta: { epoch: this.epochValue, namenodeId: this.namenodeIdValue, applied: this.entriesApplied }, files };
+    // Lease and key records are immutable (replaced, never changed): sharing them is a copy.
+    return {
+      meta: { epoch: this.epochValue, namenodeId: this.namenodeIdValue, applied: this.entriesApplied, leaseEpoch: this.leaseEpochValue },
+      files,
+      leases: [...this.leasesByChunk.values()],
+      keys: [...this.keys.values()],
+    };
   }
 
   /** Sets the namespace-wide values from a snapshot (only on an empty namespace). */
@@ -207,6 +284,26 @@ export class Namespace {
     this.epochValue = meta.epoch;
     this.namenodeIdValue = meta.namenodeId;
     this.entriesApplied = meta.applied;
+    this.leaseEpochValue = meta.leaseEpoch;
+  }
+
+  /** Adds an append lease from a snapshot (after its files). Throws INTERNAL when it does not fit them. */
+  restoreLease(l: ChunkLease): void {
+    const f = this.byId.get(l.fileId);
+    const c = this.chunkById.get(l.chunkId);
+    if (!f || f.state !== "complete" || !c || c.file !== f || this.lastChunk(f) !== c) {
+      throw new WoodsError("INTERNAL", `snapshot lease on chunk ${l.chunkId}: not the last chunk of complete file ${l.fileId}`);
+    }
+    if (l.epoch > this.leaseEpochValue) throw new WoodsError("INTERNAL", `snapshot lease epoch ${l.epoch} exceeds the lease epoch ${this.leaseEpochValue}`);
+    if (this.leasesByChunk.has(l.chunkId)) throw new WoodsError("INTERNAL", `snapshot has two leases on chunk ${l.chunkId}`);
+    this.leasesByChunk.set(l.chunkId, { chunkId: l.chunkId, fileId: l.fileId, epoch: l.epoch, primary: l.primary });
+  }
+
+  /** Adds an append key from a snapshot (after its files, oldest first). Throws INTERNAL for a key of an unknown file. */
+  restoreKey(k: AppendedKey): void {
+    if (!this.byId.has(k.fileId)) throw new WoodsError("INTERNAL", `snapshot append key ${k.key} names unknown file ${k.fileId}`);
+    if (this.keys.get(k.key)) throw new WoodsError("INTERNAL", `snapshot has append key ${k.key} twice`);
+    this.keys.add({ key: k.key, fileId: k.fileId, offset: k.offset, sizeBytes: k.sizeBytes, atMs: k.atMs });
   }
 
   /**
@@ -435,17 +532,81 @@ export class Namespace {
           dropped.push({ id: c.id, version: c.version });
         }
         if (f.state === "complete") for (const dir of this.dirsOf(f.path)) dir.completeBelow--;
+        const last = this.lastChunk(f);
+        if (last) this.leasesByChunk.delete(last.id);
+        this.keys.dropFile(f.fileId);
         this.files.delete(f.path);
         this.byId.delete(f.fileId);
         this.unlinkPath(f.path);
         return dropped;
       }
-      case "lease":
-      case "append":
-      case "appendChunks":
-      case "chunkVersion":
-        throw new Error(`log entry ${entry.op} is not supported by this namenode version`);
+      case "lease": {
+        const { c } = this.lastChunkOf(entry.fileId, entry.chunkId, "lease");
+        assert(entry.epoch > this.leaseEpochValue, `lease epoch ${entry.epoch} does not follow ${this.leaseEpochValue}`);
+        this.leaseEpochValue = entry.epoch;
+        this.leasesByChunk.set(c.id, { chunkId: c.id, fileId: entry.fileId, epoch: entry.epoch, primary: entry.primary });
+        return [];
+      }
+      case "append": {
+        const { f, c } = this.lastChunkOf(entry.fileId, entry.chunkId, "append");
+        assert(c.version === entry.version, `append to chunk ${c.id} at version ${entry.version}, not its ${c.version}`);
+        const grown = entry.sizeBytes - c.size;
+        let at = f.sizeBytes;
+        for (const r of entry.records) {
+          assert(r.offset === at, `append record ${r.key} at offset ${r.offset} of ${f.path}, not ${at}`);
+          at += r.sizeBytes;
+        }
+        assert(at - f.sizeBytes === grown, `append records add up to ${at - f.sizeBytes} bytes, the chunk grew by ${grown}`);
+        this.replaceChunk(c, { version: c.version, size: entry.sizeBytes, checksum: entry.checksum });
+        f.sizeBytes += grown;
+        f.mtimeMs = entry.atMs;
+        for (const r of entry.records) this.keys.add({ key: r.key, fileId: f.fileId, offset: r.offset, sizeBytes: r.sizeBytes, atMs: entry.atMs });
+        return [];
+      }
+      case "appendChunks": {
+        const f = this.byId.get(entry.fileId);
+        assert(f && f.state === "complete", `appendChunks to file ${entry.fileId} that is not complete`);
+        assert(entry.offset === f.sizeBytes, `appendChunks at offset ${entry.offset} of ${f.path}, which has ${f.sizeBytes} bytes`);
+        // Sealed: no tail commit may land behind the new chunks.
+        const last = this.lastChunk(f);
+        if (last) this.leasesByChunk.delete(last.id);
+        let total = 0;
+        for (const ch of entry.chunks) {
+          assert(!this.chunkById.has(ch.chunkId), `appendChunks of chunk ${ch.chunkId} that is already in the namespace`);
+          const c: ChunkRecord = { id: ch.chunkId, file: f, index: f.chunks.length, version: ch.version, size: ch.sizeBytes, checksum: ch.checksum };
+          f.chunks.push(c);
+          this.chunkById.set(c.id, c);
+          total += ch.sizeBytes;
+        }
+        f.sizeBytes += total;
+        f.mtimeMs = entry.atMs;
+        this.keys.add({ key: entry.key, fileId: f.fileId, offset: entry.offset, sizeBytes: total, atMs: entry.atMs });
+        return [];
+      }
+      case "chunkVersion": {
+        const c = this.chunkById.get(entry.chunkId);
+        assert(c, `chunkVersion of unknown chunk ${entry.chunkId}`);
+        assert(entry.version > c.version, `chunkVersion ${entry.version} of chunk ${c.id} does not follow ${c.version}`);
+        this.replaceChunk(c, { version: entry.version, size: c.size, checksum: c.checksum });
+        return [];
+      }
     }
+  }
+
+  /** The file and its last chunk named by an append entry (asserted: the entry was validated before logging). */
+  private lastChunkOf(fileId: string, chunkId: string, op: string): { f: FileRecord; c: ChunkRecord } {
+    const f = this.byId.get(fileId);
+    assert(f && f.state === "complete", `${op} on file ${fileId} that is not complete`);
+    const c = this.chunkById.get(chunkId);
+    assert(c && c.file === f && this.lastChunk(f) === c, `${op} on chunk ${chunkId}, which is not the last chunk of ${f.path}`);
+    return { f, c };
+  }
+
+  /** Chunk records are immutable (snapshots share them): a change replaces the record. */
+  private replaceChunk(c: ChunkRecord, next: { version: number; size: number; checksum: string }): void {
+    const rec: ChunkRecord = { id: c.id, file: c.file, index: c.index, ...next };
+    c.file.chunks[c.index] = rec;
+    this.chunkById.set(c.id, rec);
   }
 
   /** Id of the namenode that wrote the latest epoch entry. */

@@ -37,8 +37,10 @@ export interface Replica {
  * What the namenode thinks of a replica a node holds: keep it; delete it (its
  * file was deleted); stale (an older version than the namespace's); or an
  * orphan (unknown: deleted after the grace period, and never in safe mode).
+ * `defer`: stale, but its delete must wait (the chunk is leased for appends, or no
+ * copy of the current version is known yet); re-judged by `rejudgeDeferred`.
  */
-export type ChunkVerdict = "keep" | "delete" | "stale" | "orphan";
+export type ChunkVerdict = "keep" | "delete" | "stale" | "orphan" | "defer";
 
 /** Why a replica is ordered deleted (sent to the datanode in the command). */
 export type DeleteReason = "deleted" | "orphan" | "stale" | "surplus" | "corrupt";
@@ -82,6 +84,8 @@ export class Registry {
   private readonly pending = new Map<string, Map<string, { version: number; reason: DeleteReason }>>();
   /** nodeId → unknown chunks seen during the grace period, re-judged after it. */
   private readonly suspects = new Map<string, Map<string, number>>();
+  /** nodeId → stale copies whose delete waits (verdict `defer`), re-judged on each tick. */
+  private readonly deferred = new Map<string, Map<string, number>>();
   /** nodeId → the full report being received (reportId and the chunks seen so far). */
   private readonly fullReports = new Map<string, { reportId: string; seen: Set<string> }>();
 
@@ -213,6 +217,8 @@ export class Registry {
       }
       const susp = this.suspects.get(node.id);
       if (susp) for (const id of [...susp.keys()]) if (!seen!.has(id)) susp.delete(id);
+      const later = this.deferred.get(node.id);
+      if (later) for (const id of [...later.keys()]) if (!seen!.has(id)) later.delete(id);
       node.reported = true;
     }
     return out;
@@ -222,6 +228,38 @@ export class Registry {
   addConfirmedReplica(nodeId: string, chunkId: string, version: number): void {
     const node = this.nodes.get(nodeId);
     if (node) this.upsert(node, chunkId, version, false);
+  }
+
+  /**
+   * Moves the given holders' copies to `version` (the namenode bumped the chunk's version
+   * while they took part in an append: they rename their copies to it). Unknown nodes are skipped.
+   */
+  moveReplicas(chunkId: string, nodeIds: readonly string[], version: number): void {
+    for (const id of nodeIds) this.addConfirmedReplica(id, chunkId, version);
+  }
+
+  /**
+   * Judges again the stale copies whose delete was deferred; orders those now
+   * `stale` deleted and forgets those no longer stale. Returns the copies ordered.
+   */
+  rejudgeDeferred(classify: ChunkClassifier): { nodeId: string; chunkId: string; version: number }[] {
+    const out: { nodeId: string; chunkId: string; version: number }[] = [];
+    for (const [nodeId, later] of this.deferred) {
+      for (const [chunkId, version] of [...later]) {
+        if (!this.holds(nodeId, chunkId, version)) {
+          later.delete(chunkId);
+          continue;
+        }
+        const verdict = classify(chunkId, version);
+        if (verdict === "defer") continue;
+        later.delete(chunkId);
+        if (verdict === "keep") continue;
+        this.enqueue(nodeId, chunkId, version, reasonOf(verdict));
+        if (verdict === "stale") out.push({ nodeId, chunkId, version });
+      }
+      if (later.size === 0) this.deferred.delete(nodeId);
+    }
+    return out;
   }
 
   /** Orders every known holder of `chunkId` (its file was deleted) to delete it. Returns the nodes ordered. */
@@ -273,7 +311,9 @@ export class Registry {
       for (const [nodeId, susp] of this.suspects) {
         for (const [chunkId, version] of susp) {
           const verdict = classify(chunkId, version);
-          if (verdict !== "keep" && this.holds(nodeId, chunkId, version)) this.enqueue(nodeId, chunkId, version, reasonOf(verdict));
+          if (verdict === "keep" || !this.holds(nodeId, chunkId, version)) continue;
+          if (verdict === "defer") this.defer(nodeId, chunkId, version);
+          else this.enqueue(nodeId, chunkId, version, reasonOf(verdict));
         }
       }
       this.suspects.clear();
@@ -296,6 +336,7 @@ export class Registry {
     this.upsert(node, chunkId, version, corrupt);
     const verdict = classify(chunkId, version);
     if (verdict === "delete" || verdict === "stale") this.enqueue(node.id, chunkId, version, reasonOf(verdict));
+    else if (verdict === "defer") this.defer(node.id, chunkId, version);
     else if (verdict === "orphan") {
       if (this.orphansDeletable(this.clock())) this.enqueue(node.id, chunkId, version, "orphan");
       else {
@@ -305,6 +346,12 @@ export class Registry {
       }
     }
     return verdict;
+  }
+
+  private defer(nodeId: string, chunkId: string, version: number): void {
+    let later = this.deferred.get(nodeId);
+    if (!later) this.deferred.set(nodeId, (later = new Map()));
+    later.set(chunkId, version);
   }
 
   private upsert(node: NodeRecord, chunkId: string, version: number, corrupt: boolean): void {
@@ -324,6 +371,7 @@ export class Registry {
     if (reps && i >= 0) this.dropAt(chunkId, reps, i);
     this.pending.get(node.id)?.delete(chunkId);
     this.suspects.get(node.id)?.delete(chunkId);
+    this.deferred.get(node.id)?.delete(chunkId);
   }
 
   private dropAt(chunkId: string, reps: Replica[], i: number): void {

@@ -77,6 +77,7 @@ export class Repairs {
     const byNode = new Map<string, number>();
     for (const r of snap.context.repairs.values()) for (const dn of [r.source, ...r.targets]) byNode.set(dn, (byNode.get(dn) ?? 0) + 1);
     state.repairsByNode = byNode;
+    state.repairingChunks = new Set([...snap.context.repairs.values()].map((r) => r.chunkId));
     for (const effect of snap.context.outbox) this.execute(effect);
   }
 

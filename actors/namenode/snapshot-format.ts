@@ -6,7 +6,14 @@
  *   u32 length, msgpack header      SnapshotHeader
  *   { u32 length, msgpack part }*   each part: an array of at most `filesPerPart` file tuples
  *   u32 0                           end of parts
+ *   -- format 2 on (appends) --
+ *   { u32 length, msgpack part }*   append leases: arrays of lease tuples
+ *   u32 0
+ *   { u32 length, msgpack part }*   append idempotency keys, oldest first: arrays of key tuples
+ *   u32 0
  *   32 bytes                        SHA-256 of everything above
+ *
+ * Format 1 (before appends) is still read: no leases, no keys, lease epoch 0.
  *
  * Parts bound the size of any one msgpack value, and let the encoder yield
  * between them so a large namespace does not block serving for long. The
@@ -16,13 +23,17 @@
 import { createHash } from "node:crypto";
 import { Packr } from "msgpackr";
 import { WoodsError } from "../../messages/index.js";
-import { Namespace, type CapturedFile, type NamespaceMeta, type RestoredFile } from "./namespace.js";
+import { Namespace, type AppendedKey, type CapturedFile, type ChunkLease, type NamespaceMeta, type RestoredFile } from "./namespace.js";
 
 const MAGIC = Buffer.from("WOODSNAP", "ascii");
-export const SNAPSHOT_FORMAT_VERSION = 1;
+export const SNAPSHOT_FORMAT_VERSION = 2;
+/** Formats this namenode reads: 1 (before appends) and 2. */
+const READABLE_FORMATS = [1, 2];
 const HASH_BYTES = 32;
 /** Files per part: ~1-2 MB of msgpack per part with typical paths. */
 export const SNAPSHOT_FILES_PER_PART = 10_000;
+/** Append keys (and leases) per part: ~100 bytes each. */
+export const SNAPSHOT_KEYS_PER_PART = 20_000;
 /** Largest part or header accepted when decoding (a corrupt length must not allocate gigabytes). */
 const PART_MAX_BYTES = 256 * 1024 * 1024;
 
@@ -40,17 +51,28 @@ export interface SnapshotHeader {
   chunks: number;
   parts: number;
   createdAtMs: number;
+  /** Format 2 on: highest append lease epoch granted, and how many leases and keys follow the files. */
+  leaseEpoch?: number;
+  leases?: number;
+  keys?: number;
 }
 
 /** [fileId, path, replication, clientId | null, complete ? 1 : 0, sizeBytes, ctimeMs, mtimeMs, chunks] */
 type FileTuple = [string, string, number, string | null, 0 | 1, number, number, number, (ChunkTuple | null)[]];
 /** [chunkId, version, size, checksum] */
 type ChunkTuple = [string, number, number, string];
+/** [chunkId, fileId, epoch, primary] */
+type LeaseTuple = [string, string, number, string];
+/** [key, fileId, offset, sizeBytes, atMs] */
+type KeyTuple = [string, string, number, number, number];
 
 /** What `Namespace.capture()` returned, plus where it sits in the log. */
 export interface Capture {
   meta: NamespaceMeta;
   files: CapturedFile[];
+  /** Absent in captures made before appends existed (tests): none. */
+  leases?: readonly ChunkLease[];
+  keys?: readonly AppendedKey[];
   logSeq: number;
   createdAtMs: number;
 }
@@ -76,6 +98,9 @@ export async function encodeSnapshot(
     chunks,
     parts: Math.ceil(cap.files.length / perPart),
     createdAtMs: cap.createdAtMs,
+    leaseEpoch: cap.meta.leaseEpoch,
+    leases: cap.leases?.length ?? 0,
+    keys: cap.keys?.length ?? 0,
   };
   const hash = createHash("sha256");
   const parts: Uint8Array[] = [];
@@ -90,6 +115,17 @@ export async function encodeSnapshot(
     const tuples: FileTuple[] = [];
     for (const f of cap.files.slice(i, i + perPart)) tuples.push(toTuple(f));
     push(framed(packr.pack(tuples)));
+  }
+  push(u32(0));
+  const leases = cap.leases ?? [];
+  for (let i = 0; i < leases.length; i += SNAPSHOT_KEYS_PER_PART) {
+    push(framed(packr.pack(leases.slice(i, i + SNAPSHOT_KEYS_PER_PART).map((l): LeaseTuple => [l.chunkId, l.fileId, l.epoch, l.primary]))));
+  }
+  push(u32(0));
+  const keys = cap.keys ?? [];
+  for (let i = 0; i < keys.length; i += SNAPSHOT_KEYS_PER_PART) {
+    if (opts.between) await opts.between();
+    push(framed(packr.pack(keys.slice(i, i + SNAPSHOT_KEYS_PER_PART).map((k): KeyTuple => [k.key, k.fileId, k.offset, k.sizeBytes, k.atMs]))));
   }
   push(u32(0));
   parts.push(hash.digest());
@@ -112,8 +148,10 @@ function verify(data: Uint8Array): { header: SnapshotHeader; headerEnd: number }
   const { value, end } = readFramed(buf, MAGIC.length, body.length, "header");
   const h = value as Partial<SnapshotHeader> | undefined;
   if (!h || typeof h !== "object") throw corrupt("header is not a map");
-  if (h.v !== SNAPSHOT_FORMAT_VERSION) throw corrupt(`format version ${h.v}, this namenode reads ${SNAPSHOT_FORMAT_VERSION}`);
-  for (const k of ["logSeq", "epoch", "applied", "files", "chunks", "parts", "createdAtMs"] as const) {
+  if (!READABLE_FORMATS.includes(h.v as number)) throw corrupt(`format version ${h.v}, this namenode reads ${READABLE_FORMATS.join(" and ")}`);
+  const counts = ["logSeq", "epoch", "applied", "files", "chunks", "parts", "createdAtMs"] as const;
+  const appendCounts = ["leaseEpoch", "leases", "keys"] as const;
+  for (const k of h.v === 1 ? counts : [...counts, ...appendCounts]) {
     if (!Number.isSafeInteger(h[k]) || (h[k] as number) < 0) throw corrupt(`header field ${k} is ${h[k]}`);
   }
   if (typeof h.namenodeId !== "string") throw corrupt("header field namenodeId is not a string");
@@ -125,27 +163,71 @@ export function decodeSnapshot(data: Uint8Array): { header: SnapshotHeader; ns: 
   const { header, headerEnd } = verify(data);
   const buf = Buffer.from(data.buffer, data.byteOffset, data.length);
   const bodyEnd = buf.length - HASH_BYTES;
-  let pos = headerEnd;
   const ns = new Namespace();
-  ns.restoreMeta({ epoch: header.epoch, namenodeId: header.namenodeId, applied: header.applied });
-  let parts = 0;
-  for (;;) {
-    if (pos + 4 > bodyEnd) throw corrupt("parts run past the end");
-    if (buf.readUInt32BE(pos) === 0) {
-      pos += 4;
-      break;
-    }
-    const { value, end } = readFramed(buf, pos, bodyEnd, `part ${parts}`);
-    pos = end;
-    if (!Array.isArray(value)) throw corrupt(`part ${parts} is not an array`);
-    for (const t of value) ns.restoreFile(fromTuple(t, parts));
-    parts++;
-  }
-  if (pos !== bodyEnd) throw corrupt(`${bodyEnd - pos} stray bytes after the last part`);
-  if (parts !== header.parts) throw corrupt(`${parts} parts, header says ${header.parts}`);
+  ns.restoreMeta({ epoch: header.epoch, namenodeId: header.namenodeId, applied: header.applied, leaseEpoch: header.leaseEpoch ?? 0 });
+  const files = readSection(buf, headerEnd, bodyEnd, "part", (t, part) => ns.restoreFile(fromTuple(t, part)));
+  let pos = files.end;
+  if (files.parts !== header.parts) throw corrupt(`${files.parts} parts, header says ${header.parts}`);
   if (ns.fileCount !== header.files) throw corrupt(`${ns.fileCount} files, header says ${header.files}`);
   if (ns.chunkCount !== header.chunks) throw corrupt(`${ns.chunkCount} chunks, header says ${header.chunks}`);
+  if (header.v >= 2) {
+    let leases = 0;
+    let keys = 0;
+    const restore = <T>(what: string, fn: () => T): T => {
+      try {
+        return fn();
+      } catch (e) {
+        throw corrupt(`${what}: ${(e as Error).message}`);
+      }
+    };
+    pos = readSection(buf, pos, bodyEnd, "lease part", (t, part) => {
+      const l = leaseFromTuple(t, part);
+      restore(`lease part ${part}`, () => ns.restoreLease(l));
+      leases++;
+    }).end;
+    pos = readSection(buf, pos, bodyEnd, "key part", (t, part) => {
+      const k = keyFromTuple(t, part);
+      restore(`key part ${part}`, () => ns.restoreKey(k));
+      keys++;
+    }).end;
+    if (leases !== header.leases) throw corrupt(`${leases} leases, header says ${header.leases}`);
+    if (keys !== header.keys) throw corrupt(`${keys} append keys, header says ${header.keys}`);
+  }
+  if (pos !== bodyEnd) throw corrupt(`${bodyEnd - pos} stray bytes after the last part`);
   return { header, ns };
+}
+
+/** Reads parts (each an array of tuples) up to their end marker; returns where the section ends. */
+function readSection(buf: Buffer, start: number, bodyEnd: number, what: string, each: (tuple: unknown, part: number) => void): { end: number; parts: number } {
+  let pos = start;
+  let parts = 0;
+  for (;;) {
+    if (pos + 4 > bodyEnd) throw corrupt(`${what}s run past the end`);
+    if (buf.readUInt32BE(pos) === 0) return { end: pos + 4, parts };
+    const { value, end } = readFramed(buf, pos, bodyEnd, `${what} ${parts}`);
+    pos = end;
+    if (!Array.isArray(value)) throw corrupt(`${what} ${parts} is not an array`);
+    for (const t of value) each(t, parts);
+    parts++;
+  }
+}
+
+function leaseFromTuple(t: unknown, part: number): ChunkLease {
+  if (!Array.isArray(t) || t.length !== 4) throw corrupt(`lease part ${part}: a lease is not a 4-tuple`);
+  const [chunkId, fileId, epoch, primary] = t as unknown[];
+  if (typeof chunkId !== "string" || typeof fileId !== "string" || typeof primary !== "string" || !isCount(epoch) || epoch < 1) {
+    throw corrupt(`lease part ${part}: a lease has a bad field`);
+  }
+  return { chunkId, fileId, epoch, primary };
+}
+
+function keyFromTuple(t: unknown, part: number): AppendedKey {
+  if (!Array.isArray(t) || t.length !== 5) throw corrupt(`key part ${part}: a key is not a 5-tuple`);
+  const [key, fileId, offset, sizeBytes, atMs] = t as unknown[];
+  if (typeof key !== "string" || typeof fileId !== "string" || !isCount(offset) || !isCount(sizeBytes) || !isCount(atMs)) {
+    throw corrupt(`key part ${part}: a key has a bad field`);
+  }
+  return { key, fileId, offset, sizeBytes, atMs };
 }
 
 function toTuple(c: CapturedFile): FileTuple {

@@ -10,6 +10,8 @@ import { Namespace, type DroppedChunk } from "./namespace.js";
 import { Registry, type ChunkVerdict } from "./registry.js";
 import { Allocations, type TransitionListener } from "./allocations.js";
 import { Leases } from "./leases.js";
+import { AppendLeases, type LeaseTimes } from "./append-leases.js";
+import { AppendAllocations } from "./append-allocations.js";
 import { Placement, type Rng } from "./placement.js";
 import { nextChunkState } from "./chunk-machine.js";
 
@@ -35,7 +37,16 @@ export class NamenodeState {
   readonly registry: Registry;
   readonly allocations: Allocations;
   readonly leases: Leases;
+  /** When the append leases of last chunks run out (who holds them is in the namespace). */
+  readonly appendLeases: AppendLeases;
+  /** Chunks handed out by `appendAllocate`, not attached yet. */
+  readonly appendAllocations: AppendAllocations;
   readonly placement: Placement;
+  /**
+   * Chunks the watchdog is copying right now (set by its wiring). No append may change such a
+   * chunk: the copy would fall behind. Appends then go to new chunks instead.
+   */
+  repairingChunks: ReadonlySet<string> = new Set();
   /** Chunks that left the namespace while we run, in state `deleting`, until no replica is known. */
   readonly deleting = new Map<string, number>();
   /**
@@ -69,16 +80,26 @@ export class NamenodeState {
     this.onChunkTransition = opts.onChunkTransition ?? (() => undefined);
     this.allocations = new Allocations(this.onChunkTransition);
     this.leases = new Leases(nn.leaseMs);
+    this.appendLeases = new AppendLeases(nn.appendLeaseMs, this.onChunkTransition);
+    this.appendAllocations = new AppendAllocations(nn.leaseMs, this.onChunkTransition);
     this.placement = new Placement(nn.placementPolicy, opts.rng);
   }
 
   /** What to do with a replica a datanode holds. */
   readonly classify = (chunkId: string, version: number): ChunkVerdict => {
     const c = this.ns.chunk(chunkId);
-    // An older version missed a mutation: it must never be served again.
-    if (c) return version < c.version ? "stale" : "keep";
+    if (c) {
+      if (version >= c.version) return "keep";
+      // An older version missed a mutation: it is never served again (reads ask for the current
+      // version). Its delete waits while the chunk is leased: a survivor of a dropped replica reports
+      // its old version until the primary's next batch renames it. It also waits while no copy of the
+      // current version is known: if the primary died before that rename, the old copies are the ones
+      // holding the committed bytes.
+      if (this.appendLeases.has(chunkId) || this.registry.liveReplicas(chunkId, c.version).length === 0) return "defer";
+      return "stale";
+    }
     if (this.deleting.has(chunkId)) return "delete";
-    if (this.allocations.get(chunkId)) return "keep";
+    if (this.allocations.get(chunkId) || this.appendAllocations.get(chunkId)) return "keep";
     return "orphan";
   };
 
@@ -87,8 +108,11 @@ export class NamenodeState {
    * delete orders are issued (nobody has reported yet; leftovers are orphans).
    */
   apply(entry: LogEntry, live: boolean): void {
+    // The chunk that new chunks seal (its lease ends), read before they are attached.
+    const sealed = entry.op === "appendChunks" ? this.lastChunkId(entry.fileId) : undefined;
     const dropped = this.ns.apply(entry);
     const now = this.opts.clock();
+    const leasedDropped = new Set<string>();
     switch (entry.op) {
       case "create":
         this.leases.renew(entry.fileId, now);
@@ -105,11 +129,45 @@ export class NamenodeState {
         this.writingBeforeStart.delete(entry.fileId);
         this.leases.remove(entry.fileId);
         this.allocations.dropFile(entry.fileId);
+        this.appendAllocations.dropFile(entry.fileId);
+        for (const l of this.appendLeases.ofFile(entry.fileId)) {
+          this.appendLeases.revoke(l.chunkId, "deleted");
+          leasedDropped.add(l.chunkId);
+        }
         break;
       case "epoch":
         break;
+      case "lease":
+        // Replayed leases count from now (the restart): their holder may still be writing.
+        this.appendLeases.grant({ chunkId: entry.chunkId, fileId: entry.fileId, epoch: entry.epoch, primary: entry.primary }, now);
+        break;
+      case "append":
+        this.renewAppendLease(entry.chunkId, entry.epoch);
+        break;
+      case "appendChunks":
+        for (const c of entry.chunks) this.appendAllocations.attached(c.chunkId);
+        if (sealed !== undefined) this.appendLeases.revoke(sealed, "sealed");
+        break;
+      case "chunkVersion":
+        break;
     }
-    if (live) for (const d of dropped) this.startDeleting(d);
+    if (live) for (const d of dropped) this.startDeleting(d, leasedDropped.has(d.id));
+  }
+
+  /** The holder of lease `epoch` on a chunk acted (commit, dropped replica): its lease runs `appendLeaseMs` from now. */
+  renewAppendLease(chunkId: string, epoch: number): void {
+    const l = this.ns.chunkLease(chunkId);
+    if (l && l.epoch === epoch) this.appendLeases.renew(l, this.opts.clock());
+  }
+
+  /** Append leases run out by now: they end (`leased` → `committed`); their stale copies may go. */
+  expireAppendLeases(): LeaseTimes[] {
+    return this.appendLeases.takeExpired(this.opts.clock());
+  }
+
+  private lastChunkId(fileId: string): string | undefined {
+    const f = this.ns.fileById(fileId);
+    return f ? this.ns.lastChunk(f)?.id : undefined;
   }
 
   /** After replay: every file still being written gets a fresh lease (its writer may come back). */
@@ -119,6 +177,8 @@ export class NamenodeState {
       this.leases.renew(f.fileId, now);
       this.writingBeforeStart.add(f.fileId);
     }
+    // Append leases from a snapshot that no replayed entry touched also count from now.
+    for (const l of this.ns.leases()) if (!this.appendLeases.has(l.chunkId)) this.appendLeases.grant(l, now);
   }
 
   /** Chunks being deleted whose last known replica is gone become `gone`. */
@@ -133,8 +193,9 @@ export class NamenodeState {
     return purged;
   }
 
-  private startDeleting(d: DroppedChunk): void {
-    this.onChunkTransition(d.id, "committed", nextChunkState("committed", { type: "DELETE" }), "DELETE");
+  private startDeleting(d: DroppedChunk, wasLeased = false): void {
+    // A leased chunk made its DELETE step when its lease was revoked.
+    if (!wasLeased) this.onChunkTransition(d.id, "committed", nextChunkState("committed", { type: "DELETE" }), "DELETE");
     const ordered = this.registry.orderDelete(d.id, d.version);
     if (ordered.length === 0) {
       this.onChunkTransition(d.id, "deleting", nextChunkState("deleting", { type: "PURGED" }), "PURGED");

@@ -31,7 +31,9 @@ export function chunkHealth(registry: Registry, chunkId: string, version: number
  * The cluster view for one watchdog tick: every node, and the committed chunks
  * of complete files that need attention or that the watchdog still tracks.
  * Files being written are left out (their writer is still placing replicas),
- * and so are deleted chunks (they are no longer in the namespace).
+ * and so are deleted chunks (they are no longer in the namespace) and chunks
+ * leased for appends (a copy would fall behind the appends; repaired, trimmed
+ * or cleaned once the lease ends).
  * `countReported` (safe mode only) also counts chunks with a reported good copy.
  */
 export function buildClusterView(state: NamenodeState, nowMs: number, tracked: ReadonlySet<string>, countReported: boolean): ClusterView {
@@ -42,7 +44,7 @@ export function buildClusterView(state: NamenodeState, nowMs: number, tracked: R
     for (const c of f.chunks) {
       if (!c) continue;
       if (countReported && registry.replicas(c.id).some((r) => r.version === c.version && !r.corrupt)) reported++;
-      if (f.state !== "complete") continue;
+      if (f.state !== "complete" || state.appendLeases.has(c.id)) continue;
       const h = chunkHealth(registry, c.id, c.version);
       const view = { ...h, replication: f.replication };
       if (!needsAttention(view) && !tracked.has(c.id)) continue;

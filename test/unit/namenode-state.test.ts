@@ -18,13 +18,14 @@ function setup() {
 
 test("a replica older than the namespace's version is stale: never served, ordered deleted with reason stale", (t) => {
   const { state, hb } = setup();
-  t.is(state.classify("c1", 1), "stale");
   t.is(state.classify("c1", 2), "keep");
+  t.is(state.classify("c1", 1), "defer", "no copy of the current version is known yet: the old one may hold the only committed bytes");
   state.registry.heartbeat(hb("dn1"));
   state.registry.heartbeat(hb("dn2"));
+  state.registry.report({ id: "dn2", full: true, reportId: "r", page: 0, last: true, chunks: [{ id: "c1", version: 2, sizeBytes: 10 }], removed: [] }, state.classify);
+  t.is(state.classify("c1", 1), "stale");
   const out = state.registry.report({ id: "dn1", full: true, reportId: "r", page: 0, last: true, chunks: [{ id: "c1", version: 1, sizeBytes: 10 }], removed: [] }, state.classify);
   t.deepEqual(out.stale, [{ chunkId: "c1", version: 1 }]);
-  state.registry.report({ id: "dn2", full: true, reportId: "r", page: 0, last: true, chunks: [{ id: "c1", version: 2, sizeBytes: 10 }], removed: [] }, state.classify);
   t.deepEqual(readOrder(state.registry.replicas("c1"), 2), ["dn2"], "only the current version is served");
   t.deepEqual(state.registry.heartbeat(hb("dn1")).commands, [{ type: "delete", chunkId: "c1", version: 1, reason: "stale" }]);
   t.deepEqual(state.registry.heartbeat(hb("dn2")).commands, []);

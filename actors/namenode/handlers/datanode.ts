@@ -20,7 +20,10 @@ export const report: VerbHandler<"report"> = (ctx, req) => {
     ctx.log.debug({ dn: req.id }, `ignored a report from ${req.id}, which has not sent a heartbeat yet`);
     return {};
   }
-  for (const c of req.chunks) state.allocations.replicaStored(c.id);
+  for (const c of req.chunks) {
+    state.allocations.replicaStored(c.id);
+    state.appendAllocations.replicaStored(c.id);
+  }
   if (req.removed.length > 0) state.purgeDeleted(req.removed.map((c) => c.id));
   if (req.full && req.last) {
     ctx.log.info({ dn: req.id, pages: req.page + 1 }, `${req.id} sent its full report (${req.page + 1} page(s))`);

@@ -1,0 +1,79 @@
+/** `appendLocate`: where an append goes (docs/append.md, "Two modes"). */
+import { normalizePath, WoodsError, type AppendLocateReply } from "../../../messages/index.js";
+import type { NamenodeContext, VerbHandler } from "../context.js";
+import type { ChunkLease, ChunkRecord, FileRecord } from "../namespace.js";
+import { checkLease } from "../append-checks.js";
+import { appendReplicas, chunkName } from "./append-common.js";
+
+/**
+ * `done` for a key appended before; `tail` when the record fits in the rest of the
+ * last chunk and is small enough (a lease is granted if none is live); `chunks` otherwise.
+ */
+export const appendLocate: VerbHandler<"appendLocate"> = async (ctx, req) => {
+  const { state, config } = ctx;
+  const done = state.ns.appendedKey(req.key);
+  if (done) {
+    // The key may be applied in memory only: answer once it is durable.
+    await ctx.sync();
+    return { mode: "done", offset: done.offset, sizeBytes: done.sizeBytes };
+  }
+  const f = state.ns.appendTarget(normalizePath(req.path));
+  const newChunks: AppendLocateReply = {
+    mode: "chunks",
+    fileId: f.fileId,
+    replication: f.replication,
+    chunkSizeBytes: config.chunkSizeBytes,
+    frameSizeBytes: config.frameSizeBytes,
+  };
+  const c = state.ns.lastChunk(f);
+  if (!c) return newChunks;
+  if (req.sizeBytes > config.client.appendTailMaxBytes || c.size + req.sizeBytes > config.chunkSizeBytes || req.full === c.id) return newChunks;
+  if (state.repairingChunks.has(c.id)) {
+    ctx.log.debug({ chunkId: c.id, path: f.path }, `${chunkName(c)} is being re-replicated: an append to ${f.path} goes to new chunks`);
+    return newChunks;
+  }
+  const leased = await liveOrNewLease(ctx, f, c);
+  if (!leased) return newChunks;
+  return { mode: "tail", fileId: f.fileId, chunkId: c.id, version: c.version, epoch: leased.lease.epoch, primary: leased.lease.primary, replicas: leased.replicas };
+};
+
+/**
+ * The live lease on the last chunk, or a new one (logged) for the least-loaded
+ * live replica of its current version. A live lease whose primary is no longer a
+ * live replica is superseded (a higher epoch fences it out). Undefined when no
+ * live replica holds the current version (the append goes to new chunks);
+ * UNAVAILABLE while replicas may simply not be reported yet (safe mode).
+ */
+async function liveOrNewLease(ctx: NamenodeContext, f: FileRecord, c: ChunkRecord): Promise<{ lease: ChunkLease; replicas: string[] } | undefined> {
+  const { state } = ctx;
+  const now = ctx.clock();
+  const replicas = appendReplicas(ctx, c.id, [c.version]);
+  const current = state.ns.chunkLease(c.id);
+  const live = current && state.appendLeases.live(c.id, now)?.epoch === current.epoch ? current : undefined;
+  if (live && replicas.includes(live.primary)) {
+    // The grant may still be on its way to the log.
+    await ctx.sync();
+    return { lease: live, replicas };
+  }
+  if (replicas.length === 0) {
+    if (state.safeMode) throw new WoodsError("UNAVAILABLE", `replicas of ${chunkName(c)} are not reported yet since the namenode started; retry shortly`);
+    ctx.log.warn({ chunkId: c.id, path: f.path, version: c.version }, `${chunkName(c)} has no live replica at version ${c.version}: appends to ${f.path} go to new chunks`);
+    return undefined;
+  }
+  const entry = checkLease(state.ns, { fileId: f.fileId, chunkId: c.id, primary: replicas[0], atMs: now });
+  await ctx.logAndApply(entry);
+  const lease = state.ns.chunkLease(c.id) ?? { chunkId: c.id, fileId: f.fileId, epoch: entry.epoch, primary: entry.primary };
+  if (live) {
+    ctx.log.warn(
+      { chunkId: c.id, path: f.path, epoch: live.epoch, primary: live.primary, newEpoch: entry.epoch },
+      `lease epoch ${live.epoch} of ${live.primary} on ${chunkName(c)} was superseded: ${live.primary} is no longer a live replica of version ${c.version}`,
+    );
+    ctx.event("chunk.lease.ended", { chunkId: c.id, fileId: f.fileId, path: f.path, epoch: live.epoch, primary: live.primary, reason: "superseded" });
+  }
+  ctx.log.info(
+    { chunkId: c.id, path: f.path, epoch: entry.epoch, primary: entry.primary, version: c.version, replicas },
+    `${entry.primary} got lease epoch ${entry.epoch} on ${chunkName(c)} at version ${c.version} for ${ctx.config.namenode.appendLeaseMs} ms`,
+  );
+  ctx.event("chunk.lease.granted", { chunkId: c.id, fileId: f.fileId, path: f.path, epoch: entry.epoch, primary: entry.primary, version: c.version, replicas });
+  return { lease, replicas };
+}
