@@ -106,13 +106,17 @@ Wire protocol and nats CLI examples: docs/protocol.md.`,
     .option("--detach", "return once the cluster is up, leaving it running")
     .option("--config <file>", "YAML file whose keys are merged into the cluster's <dir>/woods.yaml (e.g. short timers for tests)")
     .option("--dirs-per-datanode <n>", "data dirs per datanode (dnX/d1, dnX/d2, ...)", intArg("--dirs-per-datanode", 1, 16), 1)
+    .option("--dashboard-port <p>", "web dashboard port (default 8080, or a free port when 8080 is taken)", intArg("--dashboard-port", 0, 65535))
+    .option("--dashboard-host <host>", "web dashboard listen address", "127.0.0.1")
+    .option("--no-dashboard", "do not run the web dashboard")
     .addHelpText(
       "after",
       "\nThe namenode and datanodes read <dir>/woods.yaml, written here from the flags; keys of --config FILE\n" +
-        "override them (nats.url excepted). Pass --config again when bringing the same dir up later.",
+        "override them (nats.url excepted). Pass --config again when bringing the same dir up later.\n" +
+        "The web dashboard's URL is in `woods cluster status` (\"dashboard\" in --json).",
     )
     .action(
-      action(async (o: { dir: string; datanodes: number; replication: number; chunkSize: string; port: number; detach?: boolean; dirsPerDatanode: number }, cmd: Command) => {
+      action(async (o: { dir: string; datanodes: number; replication: number; chunkSize: string; port: number; detach?: boolean; dirsPerDatanode: number; dashboard: boolean; dashboardPort?: number; dashboardHost: string }, cmd: Command) => {
         const chunkSizeBytes = await sizeArg(o.chunkSize);
         // `--config` is also a global option, which commander fills first.
         const extraConfigFile = (cmd.optsWithGlobals() as { config?: string }).config;
@@ -126,13 +130,20 @@ Wire protocol and nats CLI examples: docs/protocol.md.`,
           detach: !!o.detach,
           extraConfigFile,
           dirsPerDatanode: o.dirsPerDatanode,
+          dashboard: o.dashboard,
+          dashboardPort: o.dashboardPort,
+          dashboardHost: o.dashboardHost,
         });
         const status = clusterStatus(o.dir);
         if (o.detach) {
           printJson(status);
           return;
         }
-        notice(`woods cluster up: ${status.nats}, namenode + ${o.datanodes} datanodes, data in ${status.dir}. Ctrl-C stops it.`);
+        notice(
+          `woods cluster up: ${status.nats}, namenode + ${o.datanodes} datanodes, data in ${status.dir}.` +
+            (status.dashboard ? ` Dashboard: ${status.dashboard}` : "") +
+            " Ctrl-C stops it.",
+        );
         const { readState, isRunning } = await import("./cluster/state.js");
         await new Promise<void>((resolve) => {
           let stopping = false;
@@ -145,6 +156,7 @@ Wire protocol and nats CLI examples: docs/protocol.md.`,
               ["nats-server", st.natsServer.pid],
               ["namenode", st.namenode.pid],
               ...st.datanodes.map((d): [string, number | null] => [d.id, d.pid]),
+              ...(st.dashboard ? [["dashboard", st.dashboard.pid] as [string, number | null]] : []),
             ];
             for (const [name, pid] of procs) {
               const down = !isRunning(pid);
@@ -188,6 +200,8 @@ Wire protocol and nats CLI examples: docs/protocol.md.`,
           natsServer: { pid: number | null };
           namenode: { pid: number | null };
           datanodes: { id: string; pid: number | null; dir: string }[];
+          dashboard: string | null;
+          dashboardServer: { pid: number | null } | null;
         };
         if (o.json) return printJson(s);
         const line = (name: string, pid: number | null, extra = "") =>
@@ -195,11 +209,12 @@ Wire protocol and nats CLI examples: docs/protocol.md.`,
         line("nats-server", s.natsServer.pid, `  ${s.nats}`);
         line("namenode", s.namenode.pid);
         for (const d of s.datanodes) line(d.id, d.pid, `  ${d.dir}`);
+        if (s.dashboardServer) line("dashboard", s.dashboardServer.pid, s.dashboard ? `  ${s.dashboard}` : "");
       }),
     );
   cluster
     .command("start <node>")
-    .description("restart a stopped node (namenode, nats, or a datanode id) on its old data")
+    .description("restart a stopped node (namenode, nats, dashboard, or a datanode id) on its old data")
     .option("--dir <dir>", "cluster directory", "./data")
     .option("--nats <url>", "datanodes only: connect to this URL (e.g. a proxy) from now on; the cluster's URL resets it")
     .action(
@@ -251,6 +266,44 @@ Wire protocol and nats CLI examples: docs/protocol.md.`,
         const { onShutdown, createLogger } = await import("../actors/index.js");
         const dn = await runDatanode({ id: o.id, dirs: o.dir.map((d) => resolve(d)), config });
         onShutdown(createLogger("datanode", o.id, config.log.level), () => dn.stop());
+      }),
+    );
+
+  program
+    .command("dashboard")
+    .description("serve the live web dashboard of a cluster (datanodes, health, files, events, throughput)")
+    .option("--port <p>", "HTTP port (0 = any free port); default 8080, or a free port when 8080 is taken", intArg("--port", 0, 65535))
+    .option("--host <host>", "address to listen on (0.0.0.0 for every interface; the page has no login)", "127.0.0.1")
+    .addOption(new Option("--port-fallback", "take a free port when --port is in use").hideHelp())
+    .addOption(new Option("--ready-file <file>", "write {url, port, pid} here once listening").hideHelp())
+    .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]))
+    .addHelpText(
+      "after",
+      `
+Examples:
+  woods dashboard                                   http://127.0.0.1:8080/ for the cluster in $WOODS_NATS
+  woods dashboard --config ./data/woods.yaml --port 9000
+  woods cluster status --json                       "dashboard": the URL of a local cluster's own dashboard
+The page follows cluster events live (server-sent events on /events); /api/state is the same view as JSON.`,
+    )
+    .action(
+      action(async (o: { port?: number; host: string; portFallback?: boolean; readyFile?: string; logLevel?: string }, cmd: Command) => {
+        // A watcher like the client commands: --nats, else $WOODS_NATS, else the config's URL.
+        const base = await clientConfig(cmd.optsWithGlobals() as { nats?: string; config?: string });
+        const config = o.logLevel ? { ...base, log: { level: o.logLevel as typeof base.log.level } } : base;
+        const { runDashboard, DEFAULT_DASHBOARD_PORT } = await import("../actors/dashboard/index.js");
+        const { onShutdown, createLogger } = await import("../actors/index.js");
+        const log = createLogger("dashboard", "dashboard", config.log.level);
+        const d = await runDashboard({
+          config,
+          host: o.host,
+          port: o.port ?? DEFAULT_DASHBOARD_PORT,
+          portFallback: o.port === undefined || !!o.portFallback,
+          readyFile: o.readyFile,
+          log,
+        });
+        notice(`woods dashboard: ${d.url} (cluster ${config.nats.url}, prefix ${config.prefix}). Ctrl-C stops it.`);
+        onShutdown(log, () => d.stop());
       }),
     );
 

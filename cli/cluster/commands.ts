@@ -1,14 +1,15 @@
 /** `woods cluster up|down|status|start|stop`: a local cluster of real processes. */
-import { mkdirSync, writeFileSync, readFileSync } from "node:fs";
+import { mkdirSync, writeFileSync, readFileSync, rmSync } from "node:fs";
 import { resolve, join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { stringify as toYaml, parse as parseYaml } from "yaml";
 import { loadConfig } from "../../config/index.js";
 import { connectNats, call } from "../../actors/index.js";
+import { DEFAULT_DASHBOARD_PORT } from "../../actors/dashboard/main.js";
 import { subjects, WoodsError, type NamenodeReplies } from "../../messages/index.js";
 import { freePort, portIsFree } from "./ports.js";
 import { readState, writeState, isRunning, dataDirs, type ClusterState } from "./state.js";
-import { spawnNats, spawnNamenode, spawnDatanode, stopPid, sleep, PROJECT_ROOT } from "./processes.js";
+import { spawnNats, spawnNamenode, spawnDatanode, spawnDashboard, dashboardReadyFile, logFile, stopPid, sleep, PROJECT_ROOT } from "./processes.js";
 
 export interface UpOptions {
   dir: string;
@@ -22,6 +23,12 @@ export interface UpOptions {
   extraConfigFile?: string;
   /** Data dirs per datanode (`dnX/d1`, `dnX/d2`, …); 1 = the node folder itself. */
   dirsPerDatanode?: number;
+  /** Run the web dashboard as one more process (default true). */
+  dashboard?: boolean;
+  /** Its port; default DEFAULT_DASHBOARD_PORT, or any free port when that one is taken. */
+  dashboardPort?: number;
+  /** Its listen address (default 127.0.0.1). */
+  dashboardHost?: string;
 }
 
 type Tree = { [k: string]: unknown };
@@ -119,6 +126,8 @@ export async function clusterUp(opts: UpOptions): Promise<ClusterState> {
   if (old && (isRunning(old.natsServer.pid) || isRunning(old.namenode.pid) || old.datanodes.some((d) => isRunning(d.pid)))) {
     throw new WoodsError("EXISTS", `a cluster is already running in ${dir} (woods cluster down --dir ${opts.dir})`);
   }
+  // A dashboard left over from a cluster that died under it only watches: replace it.
+  if (old?.dashboard) await stopPid(old.dashboard.pid);
   if (!(await portIsFree(opts.port))) throw new WoodsError("UNAVAILABLE", `port ${opts.port} is in use (choose another with --port)`);
   const prefix = opts.prefix ?? "woods";
   const configFile = join(dir, "woods.yaml");
@@ -147,6 +156,17 @@ export async function clusterUp(opts: UpOptions): Promise<ClusterState> {
     configFile,
     natsServer: { pid: null, port: opts.port, httpPort: await freePort(), storeDir: join(dir, "nats"), binary: natsBinary() },
     namenode: { pid: null, id: "nn1" },
+    ...(opts.dashboard === false
+      ? {}
+      : {
+          dashboard: {
+            pid: null,
+            host: opts.dashboardHost ?? "127.0.0.1",
+            port: opts.dashboardPort ?? DEFAULT_DASHBOARD_PORT,
+            portFallback: opts.dashboardPort === undefined,
+            url: null,
+          },
+        }),
     datanodes: Array.from({ length: opts.datanodes }, (_, i) => {
       const nodeDir = join(dir, `dn${i + 1}`);
       const dirs = perNode > 1 ? Array.from({ length: perNode }, (_, k) => join(nodeDir, `d${k + 1}`)) : undefined;
@@ -161,9 +181,12 @@ export async function clusterUp(opts: UpOptions): Promise<ClusterState> {
     await waitFor("nats-server", () => natsHealthy(state), 15_000);
     state.namenode.pid = spawnNamenode(state);
     writeState(state);
+    // Started before the datanodes so that it sees them join.
+    if (state.dashboard) startDashboardProcess(state);
     for (const dn of state.datanodes) dn.pid = spawnDatanode(state, dn.id);
     writeState(state);
     await waitForActors(state, prefix, state.datanodes.map((d) => d.id));
+    if (state.dashboard) await waitForDashboard(state);
   } catch (e) {
     await clusterDown(dir).catch(() => undefined);
     throw e;
@@ -176,6 +199,11 @@ export async function clusterDown(dirArg: string): Promise<ClusterState> {
   const dir = resolve(dirArg);
   const state = readState(dir);
   if (!state) throw new WoodsError("NOT_FOUND", `no cluster in ${dir} (no cluster.json)`);
+  // The dashboard first: it would only report the others going away.
+  if (state.dashboard) {
+    await stopPid(state.dashboard.pid);
+    state.dashboard.pid = null;
+  }
   await Promise.all(state.datanodes.map((d) => stopPid(d.pid)));
   await stopPid(state.namenode.pid);
   await stopPid(state.natsServer.pid);
@@ -197,6 +225,11 @@ export function clusterStatus(dirArg: string): Record<string, unknown> {
     dir: state.dir,
     natsServer: { pid: live(state.natsServer.pid), url: state.nats, running: isRunning(state.natsServer.pid) },
     namenode: { id: state.namenode.id, pid: live(state.namenode.pid), running: isRunning(state.namenode.pid) },
+    /** Where the cluster's web dashboard listens (null when this cluster has none or it is not running). */
+    dashboard: state.dashboard && isRunning(state.dashboard.pid) ? state.dashboard.url : null,
+    dashboardServer: state.dashboard
+      ? { pid: live(state.dashboard.pid), url: state.dashboard.url, running: isRunning(state.dashboard.pid) }
+      : null,
     datanodes: state.datanodes.map((d) => ({
       id: d.id,
       pid: live(d.pid),
@@ -231,6 +264,13 @@ export async function clusterStart(node: string, dirArg: string, opts: { natsUrl
     await waitForActors(state, prefixOf(state), state.datanodes.filter((d) => isRunning(d.pid)).map((d) => d.id));
     return;
   }
+  if (node === "dashboard") {
+    if (!state.dashboard) throw new WoodsError("NOT_FOUND", "this cluster has no dashboard (it was brought up with --no-dashboard)");
+    if (isRunning(state.dashboard.pid)) throw new WoodsError("EXISTS", "dashboard is already running");
+    startDashboardProcess(state);
+    await waitForDashboard(state);
+    return;
+  }
   if (node === "nats" || node === "nats-server") {
     if (isRunning(state.natsServer.pid)) throw new WoodsError("EXISTS", "nats-server is already running");
     state.natsServer.pid = spawnNats(state);
@@ -259,6 +299,10 @@ export async function clusterStop(node: string, dirArg: string, kill: boolean): 
   } else if (node === "nats" || node === "nats-server") {
     await stopPid(state.natsServer.pid, { kill });
     state.natsServer.pid = null;
+  } else if (node === "dashboard") {
+    if (!state.dashboard) throw new WoodsError("NOT_FOUND", "this cluster has no dashboard");
+    await stopPid(state.dashboard.pid, { kill });
+    state.dashboard.pid = null;
   } else {
     const dn = state.datanodes.find((d) => d.id === node);
     if (!dn) throw new WoodsError("NOT_FOUND", `no node ${node} in this cluster`);
@@ -271,3 +315,36 @@ export async function clusterStop(node: string, dirArg: string, kill: boolean): 
 function prefixOf(state: ClusterState): string {
   return state.prefix ?? "woods";
 }
+
+/** Spawns the dashboard; its URL is known once it has written its ready file (waitForDashboard). */
+function startDashboardProcess(state: ClusterState): void {
+  const d = state.dashboard!;
+  rmSync(dashboardReadyFile(state), { force: true });
+  d.url = null;
+  d.pid = spawnDashboard(state);
+  writeState(state);
+}
+
+/** Waits for the dashboard's ready file (its real URL) and records the URL in cluster.json. */
+async function waitForDashboard(state: ClusterState): Promise<void> {
+  const d = state.dashboard!;
+  const file = dashboardReadyFile(state);
+  await waitFor(
+    "dashboard",
+    async () => {
+      if (!isRunning(d.pid)) throw new WoodsError("UNAVAILABLE", `the dashboard exited; see ${logFile(state, "dashboard")}`);
+      let ready: { url?: string; pid?: number };
+      try {
+        ready = JSON.parse(readFileSync(file, "utf8"));
+      } catch {
+        return false;
+      }
+      if (ready.pid !== d.pid || typeof ready.url !== "string") return false;
+      d.url = ready.url;
+      return true;
+    },
+    15_000,
+  );
+  writeState(state);
+}
+

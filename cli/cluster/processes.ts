@@ -87,3 +87,18 @@ export async function stopPid(pid: number | null, opts: { kill?: boolean; graceM
 export function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
+
+/** Where a running dashboard says it listens (written by the dashboard itself once it serves). */
+export function dashboardReadyFile(state: ClusterState): string {
+  return join(state.dir, "dashboard.json");
+}
+
+export function spawnDashboard(state: ClusterState): number {
+  const d = state.dashboard;
+  if (!d) throw new Error("this cluster has no dashboard");
+  // --nats explicitly: the launcher's own $WOODS_NATS may name another cluster.
+  const args = [WOODS_BIN, "dashboard", "--config", state.configFile, "--nats", state.nats, "--host", d.host, "--port", String(d.port), "--ready-file", dashboardReadyFile(state)];
+  if (d.portFallback) args.push("--port-fallback");
+  return spawnLogged(process.execPath, args, logFile(state, "dashboard"), process.env);
+}
+

@@ -14,6 +14,11 @@ export interface ClusterState {
   configFile: string;
   natsServer: ProcState & { port: number; httpPort: number; storeDir: string; binary: string };
   namenode: ProcState & { id: string };
+  /**
+   * The web dashboard (absent in clusters made before it existed, or with `--no-dashboard`).
+   * `port` is what it asks for; `url` is where it listens (it takes a free port when the asked one is taken).
+   */
+  dashboard?: ProcState & { host: string; port: number; portFallback: boolean; url: string | null };
   datanodes: (ProcState & {
     id: string;
     /** The node's folder; its data dirs are this or folders inside it. */
