@@ -23,7 +23,10 @@ export interface UpOptions {
   extraConfigFile?: string;
   /** Data dirs per datanode (`dnX/d1`, `dnX/d2`, …); 1 = the node folder itself. */
   dirsPerDatanode?: number;
-  /** Run the web dashboard as one more process (default true). */
+  /**
+   * Run the web dashboard as one more process. The CLI turns it on (`--no-dashboard` turns it off);
+   * programmatic callers (benchmarks) opt in, so their measurements stay comparable.
+   */
   dashboard?: boolean;
   /** Its port; default DEFAULT_DASHBOARD_PORT, or any free port when that one is taken. */
   dashboardPort?: number;
@@ -156,7 +159,7 @@ export async function clusterUp(opts: UpOptions): Promise<ClusterState> {
     configFile,
     natsServer: { pid: null, port: opts.port, httpPort: await freePort(), storeDir: join(dir, "nats"), binary: natsBinary() },
     namenode: { pid: null, id: "nn1" },
-    ...(opts.dashboard === false
+    ...(!opts.dashboard
       ? {}
       : {
           dashboard: {
