@@ -238,6 +238,20 @@ export class Registry {
     for (const id of nodeIds) this.addConfirmedReplica(id, chunkId, version);
   }
 
+  /** Judges every known copy of one chunk now (its version moved on): orders stale ones deleted or defers them. */
+  judgeChunk(chunkId: string, classify: ChunkClassifier): { nodeId: string; chunkId: string; version: number }[] {
+    const out: { nodeId: string; chunkId: string; version: number }[] = [];
+    for (const r of this.replicas(chunkId)) {
+      const verdict = classify(chunkId, r.version);
+      if (verdict === "defer") this.defer(r.node.id, chunkId, r.version);
+      else if (verdict === "stale") {
+        this.enqueue(r.node.id, chunkId, r.version, "stale");
+        out.push({ nodeId: r.node.id, chunkId, version: r.version });
+      }
+    }
+    return out;
+  }
+
   /**
    * Judges again the stale copies whose delete was deferred; orders those now
    * `stale` deleted and forgets those no longer stale. Returns the copies ordered.

@@ -149,6 +149,8 @@ export class NamenodeState {
         if (sealed !== undefined) this.appendLeases.revoke(sealed, "sealed");
         break;
       case "chunkVersion":
+        // Copies left at the old version are stale (their deletes wait for the lease to end).
+        if (live) this.registry.judgeChunk(entry.chunkId, this.classify);
         break;
     }
     if (live) for (const d of dropped) this.startDeleting(d, leasedDropped.has(d.id));

@@ -101,10 +101,11 @@ export const appendDropReplica: VerbHandler<"appendDropReplica"> = async (ctx, r
     // Bumping the version now would leave no copy of the committed bytes at the current version.
     throw new WoodsError("UNAVAILABLE", `no live replica of ${chunkName(chunk)} would remain without ${req.failed.join(", ")}; retry later`);
   }
-  // The survivors rename their copies to the new version with the primary's next batch.
+  // The survivors rename their copies to the new version with the primary's next batch; until
+  // then they may report the old one, so the lease (which defers stale deletes) must be live.
   state.registry.moveReplicas(chunk.id, replicas, r.entry.version);
-  await ctx.logAndApply(r.entry);
   state.renewAppendLease(chunk.id, req.epoch);
+  await ctx.logAndApply(r.entry);
   ctx.log.warn(
     { chunkId: chunk.id, path: chunk.file.path, failed: req.failed, replicas, version: r.entry.version },
     `${chunkName(chunk)} moved to version ${r.entry.version} without ${req.failed.join(", ")} (failed mid-append; their copies are stale), continuing on ${replicas.join(", ")}`,
