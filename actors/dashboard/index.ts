@@ -6,6 +6,7 @@ export {
   applyNodes,
   applyFsck,
   applyFiles,
+  applyFilesError,
   applyPollError,
   viewOf,
   eventsAfter,

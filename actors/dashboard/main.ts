@@ -83,8 +83,6 @@ export async function runDashboard(opts: DashboardOptions): Promise<DashboardHan
       clock,
     },
     log,
-    // Fresh poll results go out at once rather than at the next push tick.
-    () => server.push(),
   );
   poller.start();
 

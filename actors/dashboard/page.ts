@@ -173,7 +173,7 @@ function renderFiles(v) {
   if (rows.length === 0) rows.push(el("tr", {}, [el("td", { colspan: "2", class: "empty", text: "no files yet" })]));
   replace($("files-body"), rows);
   var total = v.fsck ? v.fsck.files : v.files.entries.length;
-  $("files-count").textContent = v.files.truncated ? "first " + v.files.entries.length + " of " + total : total + " files";
+  $("files-count").textContent = (v.files.truncated ? "first " + v.files.entries.length + " of " + total : total + " files") + (v.files.error ? " (listing failed: " + v.files.error + ")" : "");
 }
 
 function renderThroughput(v) {

@@ -8,7 +8,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import type { LsEntry, NamenodeReplies, Subjects } from "../../messages/index.js";
 import { call } from "../rpc.js";
 import type { Logger } from "../logger.js";
-import { applyFiles, applyFsck, applyNodes, applyPollError, type DashboardState } from "./state.js";
+import { applyFiles, applyFilesError, applyFsck, applyNodes, applyPollError, type DashboardState } from "./state.js";
 
 export interface PollerOptions {
   /** Time between polls of `nodes` (never below 1000: the dashboard must not load the cluster). */
@@ -76,7 +76,6 @@ export class Poller {
     private readonly state: DashboardState,
     private readonly opts: PollerOptions,
     private readonly log: Logger,
-    private readonly onChange: () => void,
   ) {}
 
   start(): void {
@@ -115,20 +114,33 @@ export class Poller {
         applyFsck(this.state, fsck, clock());
         this.nextFsckAtMs = clock() + (clock() - t0) * this.opts.costFactor;
       }
-      const now = clock();
-      if ((this.state.filesDirty && now >= this.nextFilesAtMs) || now >= this.lastFilesAtMs + this.opts.filesRefreshMs) {
-        const t0 = clock();
-        const walk = await walkFiles(async (prefix) => (await this.request("ls", { prefix })).entries, this.state.limits.filesMax, this.opts.lsCallsMax);
-        applyFiles(this.state, walk.entries, walk.truncated, clock());
-        this.lastFilesAtMs = clock();
-        this.nextFilesAtMs = clock() + (clock() - t0) * this.opts.costFactor;
-      }
       if (!wasReachable) this.log.info("namenode answers; dashboard is up to date");
     } catch (e) {
       const message = (e as Error).message ?? String(e);
       if (wasReachable || this.state.namenode.error === null) this.log.warn({ err: message }, `namenode does not answer: ${message}`);
       applyPollError(this.state, message);
+      return;
     }
-    this.onChange();
+    await this.walkIfDue();
+  }
+
+  /** The file list: after file events (cost-limited) and every `filesRefreshMs` regardless. */
+  private async walkIfDue(): Promise<void> {
+    const clock = this.opts.clock;
+    const now = clock();
+    if (!((this.state.filesDirty && now >= this.nextFilesAtMs) || now >= this.lastFilesAtMs + this.opts.filesRefreshMs)) return;
+    const t0 = clock();
+    try {
+      const walk = await walkFiles(async (prefix) => (await this.request("ls", { prefix })).entries, this.state.limits.filesMax, this.opts.lsCallsMax);
+      applyFiles(this.state, walk.entries, walk.truncated, clock());
+      this.nextFilesAtMs = clock() + (clock() - t0) * this.opts.costFactor;
+    } catch (e) {
+      // Not the namenode's health: a listing can fail on its own (a directory too large for one reply).
+      const message = (e as Error).message ?? String(e);
+      if (this.state.files.error !== message) this.log.warn({ err: message }, `could not list the files: ${message}`);
+      applyFilesError(this.state, message);
+      this.nextFilesAtMs = clock() + this.opts.filesRefreshMs;
+    }
+    this.lastFilesAtMs = clock();
   }
 }

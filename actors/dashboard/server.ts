@@ -96,10 +96,13 @@ export class DashboardServer {
     if (this.keepAliveTimer) clearInterval(this.keepAliveTimer);
     for (const c of this.clients) c.res.end();
     this.clients.clear();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.server.close(() => resolve()));
+    // Browsers keep idle connections open; they must not hold the shutdown up.
+    this.server.closeAllConnections();
+    await closed;
   }
 
-  /** Sends an update to every client whose view is behind, now (the wiring calls this after a poll). */
+  /** Sends an update to every client whose view is behind (runs every `pushIntervalMs`). */
   push(): void {
     if (this.clients.size === 0) return;
     const view = viewOf(this.state, this.opts.clock());

@@ -69,7 +69,7 @@ export interface DashboardState {
   usedBeforeAtMs: number | null;
   fsck: FsckReply | null;
   fsckAtMs: number | null;
-  files: { entries: LsEntry[]; truncated: boolean; atMs: number | null };
+  files: { entries: LsEntry[]; truncated: boolean; atMs: number | null; error: string | null };
   /** A file event arrived since the last walk: the file list is worth refreshing. */
   filesDirty: boolean;
   events: EventView[];
@@ -91,7 +91,7 @@ export function createState(prefix: string, startedAtMs: number, limits: Partial
     usedBeforeAtMs: null,
     fsck: null,
     fsckAtMs: null,
-    files: { entries: [], truncated: false, atMs: null },
+    files: { entries: [], truncated: false, atMs: null, error: null },
     filesDirty: true,
     events: [],
     nextSeq: 1,
@@ -354,8 +354,14 @@ export function applyFsck(state: DashboardState, fsck: FsckReply, nowMs: number)
 
 /** A fresh file list (a breadth-first walk cut at `filesMax`). */
 export function applyFiles(state: DashboardState, entries: LsEntry[], truncated: boolean, nowMs: number): void {
-  state.files = { entries: entries.slice(0, state.limits.filesMax), truncated: truncated || entries.length > state.limits.filesMax, atMs: nowMs };
+  state.files = { entries: entries.slice(0, state.limits.filesMax), truncated: truncated || entries.length > state.limits.filesMax, atMs: nowMs, error: null };
   state.filesDirty = false;
+  state.version++;
+}
+
+/** The file walk failed (e.g. a directory too large for one reply): the last list stays, with the reason. */
+export function applyFilesError(state: DashboardState, message: string): void {
+  state.files = { ...state.files, error: message };
   state.version++;
 }
 
@@ -366,8 +372,9 @@ function markReachable(state: DashboardState, nowMs: number): void {
 
 /** A poll failed (namenode down, timeout): the page says so and shows the last known state as stale. */
 export function applyPollError(state: DashboardState, message: string): void {
-  if (state.namenode.reachable || state.namenode.error !== message) state.version++;
   state.namenode = { ...state.namenode, reachable: false, error: message };
+  // Bumped on every failed poll too: the page's "last answer N s ago" must keep counting.
+  state.version++;
 }
 
 // ---- the view ----
@@ -388,7 +395,7 @@ export interface DashboardView {
   nodesAgeMs: number | null;
   fsck: FsckReply | null;
   fsckAgeMs: number | null;
-  files: { entries: LsEntry[]; truncated: boolean; ageMs: number | null };
+  files: { entries: LsEntry[]; truncated: boolean; ageMs: number | null; error: string | null };
   throughput: {
     windowS: number;
     /** One point per second of the window, oldest first, zeros included. */
@@ -436,7 +443,12 @@ export function viewOf(state: DashboardState, nowMs: number): DashboardView {
     nodesAgeMs: state.nodesAtMs === null ? null : nowMs - state.nodesAtMs,
     fsck: state.fsck,
     fsckAgeMs: state.fsckAtMs === null ? null : nowMs - state.fsckAtMs,
-    files: { entries: state.files.entries, truncated: state.files.truncated, ageMs: state.files.atMs === null ? null : nowMs - state.files.atMs },
+    files: {
+      entries: state.files.entries,
+      truncated: state.files.truncated,
+      ageMs: state.files.atMs === null ? null : nowMs - state.files.atMs,
+      error: state.files.error,
+    },
     throughput: {
       windowS,
       points,

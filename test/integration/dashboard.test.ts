@@ -107,4 +107,15 @@ test.serial("the dashboard is one more process of the cluster: stopped, started 
   t.regex(again.dashboard ?? "", /^http:\/\/127\.0\.0\.1:\d+\/$/);
   const res = await fetch(new URL("healthz", again.dashboard!));
   t.is(await res.text(), "ok\n");
+
+  // A namenode outage is shown on the open page, and so is its return.
+  const page = await browser!.newPage();
+  await page.goto(again.dashboard!);
+  await page.waitForSelector("#namenode[data-state=ok]", { timeout: 10_000 });
+  await c.ok(["cluster", "stop", "namenode", "--kill"]);
+  await page.waitForSelector("#namenode[data-state=unreachable]", { timeout: 15_000 });
+  await c.ok(["cluster", "start", "namenode"]);
+  await page.waitForSelector("#namenode[data-state=ok]", { timeout: 30_000 });
+  t.truthy(await page.$('#events li[data-kind="namenode.started"]'), "the restarted namenode's event is listed");
+  await page.close();
 });
