@@ -10,6 +10,8 @@ import { handleAbort } from "./handlers/abort.js";
 import { handleRead } from "./handlers/read.js";
 import { handleIngest } from "./handlers/ingest.js";
 import { handleReplicate } from "./handlers/replicate.js";
+import { handleAppend } from "./handlers/append.js";
+import { handleAppendApply } from "./handlers/append-apply.js";
 
 /** Subscribes every datanode verb; returns the subscriptions so stop() can drop them. */
 export function serveDatanode(ctx: DatanodeContext): Subscription[] {
@@ -23,5 +25,7 @@ export function serveDatanode(ctx: DatanodeContext): Subscription[] {
     serve(ctx.nc, s("read"), datanodeRequests.read, (req) => handleRead(ctx, req), o("read")),
     serve(ctx.nc, s("ingest"), datanodeRequests.ingest, (req) => handleIngest(ctx, req), o("ingest")),
     serve(ctx.nc, s("replicate"), datanodeRequests.replicate, (req) => handleReplicate(ctx, req), o("replicate")),
+    serve(ctx.nc, s("append"), datanodeRequests.append, (req) => handleAppend(ctx, req), o("append")),
+    serve(ctx.nc, s("appendApply"), datanodeRequests.appendApply, (req) => handleAppendApply(ctx, req), o("appendApply")),
   ];
 }

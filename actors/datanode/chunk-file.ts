@@ -226,3 +226,39 @@ export function firstBadBlock(span: Uint8Array, table: Uint8Array, firstBlock: n
   }
   return -1;
 }
+
+/**
+ * The block CRCs of a chunk after `data` is written at offset `o`, given the CRCs of the whole
+ * blocks before `o` (`headCrcs`, one per block of [0, floor(o/bs)*bs)) and the CRC of the
+ * partial block [floor(o/bs)*bs, o) (`partialCrc`, covering `partialFill` = o % bs bytes; 0 when
+ * `o` is block-aligned). zlib's CRC32 continues: crc32(more, crc32(start)) = crc32(start + more).
+ */
+export function continueBlockCrcs(headCrcs: readonly number[], partialCrc: number, partialFill: number, data: Uint8Array, blockSizeBytes: number): number[] {
+  assert(partialFill >= 0 && partialFill < blockSizeBytes, "partial block fill is less than a block");
+  const out = [...headCrcs];
+  let blockCrc = partialFill > 0 ? partialCrc : 0;
+  let fill = partialFill;
+  let at = 0;
+  while (at < data.length) {
+    const take = Math.min(blockSizeBytes - fill, data.length - at);
+    blockCrc = crc32(data.subarray(at, at + take), blockCrc);
+    fill += take;
+    at += take;
+    if (fill === blockSizeBytes) {
+      out.push(blockCrc >>> 0);
+      blockCrc = 0;
+      fill = 0;
+    }
+  }
+  if (fill > 0) out.push(blockCrc >>> 0);
+  return out;
+}
+
+/** Reads the block CRC table (uint32 LE entries) into numbers. */
+export function parseBlockCrcs(table: Uint8Array): number[] {
+  assert(table.length % BLOCK_CRC_BYTES === 0, "CRC table is whole entries");
+  const view = new DataView(table.buffer, table.byteOffset, table.byteLength);
+  const out: number[] = [];
+  for (let i = 0; i < table.length; i += BLOCK_CRC_BYTES) out.push(view.getUint32(i, true));
+  return out;
+}

@@ -1,4 +1,4 @@
-/** What every datanode handler needs: identity, connection, config, disk engine, writes and reports. */
+/** What every datanode handler needs: identity, connection, config, disk engine, writes, appends and reports. */
 import type { NatsConnection } from "@nats-io/transport-node";
 import type { Subjects } from "../../messages/index.js";
 import type { WoodsConfig } from "../../config/index.js";
@@ -7,6 +7,8 @@ import type { ChunkStore } from "./store.js";
 import type { ActiveWrites } from "./writes.js";
 import type { Reporter } from "./reports.js";
 import type { ReplicateJobs } from "./handlers/replicate.js";
+import type { AppendStore } from "./append-store.js";
+import type { AppendPrimary } from "./append-primary.js";
 
 export interface DatanodeContext {
   id: string;
@@ -18,5 +20,9 @@ export interface DatanodeContext {
   reporter: Reporter;
   /** Repair jobs this node runs as a source, and the highest namenode epoch seen. */
   replications: ReplicateJobs;
+  /** In-place appends to the replicas held (appendApply). */
+  appends: AppendStore;
+  /** Batches of appends to chunks this node is the primary of (append). */
+  primary: AppendPrimary;
   log: Logger;
 }

@@ -1,5 +1,6 @@
 /** Starts a datanode: scan the data dirs, connect, serve, heartbeat. */
 import { randomUUID } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
 import { setSha256Backend } from "@nats-io/obj";
 import { subjects } from "../../messages/index.js";
 import type { WoodsConfig } from "../../config/index.js";
@@ -18,6 +19,12 @@ import { ReplicateJobs } from "./handlers/replicate.js";
 import { Scrubber } from "./scrubber.js";
 import { DirChecker } from "./dir-check.js";
 import type { DatanodeContext } from "./context.js";
+import { AppendStore } from "./append-store.js";
+import { AppendDeltas } from "./append-deltas.js";
+import { AppendPrimary } from "./append-primary.js";
+import { applyAppend } from "./handlers/append-apply.js";
+import { call } from "../rpc.js";
+import { WoodsError } from "../../messages/index.js";
 
 export interface DatanodeHandle {
   stop(): Promise<void>;
@@ -47,6 +54,9 @@ export async function runDatanode(opts: { id: string; dirs: string[]; config: Wo
   });
   await store.init();
   const held = await store.scan();
+  let deltasRef: AppendDeltas | undefined;
+  // A change before the reporter exists cannot happen: appends arrive only once serving.
+  const appends = new AppendStore({ store, log, onChange: (change) => deltasRef?.note(change) });
 
   const nc = await connectNats({
     url: config.nats.url,
@@ -71,8 +81,32 @@ export async function runDatanode(opts: { id: string; dirs: string[]; config: Wo
     log,
     nodeId: id,
   });
-  const ctx: DatanodeContext = { id, nc, subj, config, store, writes, reporter, replications: new ReplicateJobs(), log };
+  deltasRef = new AppendDeltas(reporter);
+  const primary = new AppendPrimary(
+    {
+      id,
+      log,
+      now: Date.now,
+      sleep: (ms) => sleep(ms),
+      namenode: (verb, body, timeoutMs) => call(nc, subj.namenode(verb), body, timeoutMs),
+      // The primary's own copy goes through the same function as a replica's, not over NATS.
+      apply: (dn, req, timeoutMs) =>
+        dn === id ? withTimeout(applyAppend(ctx, req), timeoutMs, `appendApply on ${id}'s own copy of chunk ${req.chunkId}`) : call(nc, subj.datanode(dn, "appendApply"), req, timeoutMs),
+    },
+    {
+      batchMaxBytes: config.datanode.appendBatchMaxBytes,
+      // Read at each use: the server's limit is learned again on every reconnect.
+      get payloadMaxBytes() {
+        return nc.info?.max_payload ?? 1024 * 1024;
+      },
+      applyTimeoutMs: config.datanode.appendApplyTimeoutMs,
+      requestTimeoutMs: config.client.requestTimeoutMs,
+      minReplicasForCommit: config.client.minReplicasForCommit,
+    },
+  );
+  const ctx: DatanodeContext = { id, nc, subj, config, store, writes, reporter, replications: new ReplicateJobs(), appends, primary, log };
   ctxRef = ctx;
+  primary.start();
   // Registered before serving: the verbs become endpoints of this service ($SRV.INFO / $SRV.STATS).
   const service = await registerService(nc, {
     name: SERVICE_NAMES.datanode,
@@ -123,7 +157,7 @@ export async function runDatanode(opts: { id: string; dirs: string[]; config: Wo
         heartbeat.stop();
         service.stop();
         for (const s of subs) s.unsubscribe();
-        await Promise.all([scrubber.stop(), dirChecker.stop()]);
+        await Promise.all([scrubber.stop(), dirChecker.stop(), primary.stop()]);
         await writes.abortAll();
         // Reports still queued are dropped: the next start sends a full report anyway.
         await nc.drain().catch(() => nc.close());
@@ -132,4 +166,13 @@ export async function runDatanode(opts: { id: string; dirs: string[]; config: Wo
       return stopping;
     },
   };
+}
+
+/** Rejects with TIMEOUT when `work` has not settled after `timeoutMs` (the work itself goes on). */
+function withTimeout<T>(work: Promise<T>, timeoutMs: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new WoodsError("TIMEOUT", `${what} did not finish within ${timeoutMs} ms`)), timeoutMs);
+  });
+  return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }

@@ -99,8 +99,9 @@ export class Scrubber {
     const result: ScrubPassResult = { chunks: 0, bytes: 0, corrupt: 0, failed: 0, elapsedMs: 0 };
     for (const c of store.list()) {
       if (this.stopping.signal.aborted) break;
-      // Deleted, moved aside or lost with its dir since the pass began.
-      if (store.get(c.chunkId, c.version) !== c) continue;
+      // Deleted, moved aside or lost with its dir since the pass began. An append that grew the
+      // replica since leaves it in place (as a new index entry): readVerified reads it as it is now.
+      if (!store.get(c.chunkId, c.version)) continue;
       const outcome = await this.verify(c, slice, began, result);
       if (outcome === "stopped") break;
       if (outcome === "corrupt") result.corrupt++;

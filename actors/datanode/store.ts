@@ -2,7 +2,8 @@
  * The disk engine of a datanode: committed chunk files in one or more data dirs, writers that
  * stream a chunk into a temp file and commit it atomically, verified ranged and whole-chunk
  * reads, deletes, corrupt replicas kept aside, data dir probes and failures, and the startup
- * scan. No NATS here.
+ * scan. In-place appends live in append-store.ts; they share this index and the per-chunk locks
+ * (chunk-locks.ts) that keep reads and deletes from seeing a half-rewritten trailer. No NATS here.
  */
 import { constants as fsc, promises as fsp, writeSync, type Stats } from "node:fs";
 import { join } from "node:path";
@@ -26,6 +27,8 @@ import {
   validateChunkId,
   validateVersion,
 } from "./chunk-file.js";
+import { ChunkLocks } from "./chunk-locks.js";
+import { APPEND_DIR, epochFileName, journalFileName, recoverAppendJournals, removeOrphanSidecars, syncDir } from "./append-journal.js";
 
 const CHUNKS_DIR = "chunks";
 const TMP_DIR = "tmp";
@@ -143,6 +146,24 @@ export class ChunkStore {
   private readonly writing = new Set<string>();
   /** `chunkId_vN` → replica kept aside in `corrupt/`, until the namenode orders its delete. */
   private readonly corrupt = new Map<string, CorruptReplica>();
+  /** Readers share a chunk's lock; appends and deletes hold it alone. */
+  readonly locks = new ChunkLocks();
+  /**
+   * chunkId → how many times bytes a reader may already hold were changed (an append that cut an
+   * uncommitted tail, a delete). A verifying reader that sees a mismatch after this moved read a
+   * file that changed under it, not a corrupt one.
+   */
+  private readonly rewrites = new Map<string, number>();
+  /** Source of the values in `rewrites`: never repeats, so a forgotten entry cannot come back equal. */
+  private rewriteSeq = 0;
+  /** An index entry → the entry an append replaced it with: the same replica, grown or renamed. */
+  private readonly successors = new WeakMap<StoredChunk, StoredChunk>();
+  /**
+   * `dir\0chunkId` of append journals removed without a dir fsync (append-store.ts saves that
+   * fsync on every append). Before such a chunk's file is deleted or moved aside the removal is
+   * made durable: a journal coming back after a crash must never meet a different file.
+   */
+  private readonly unsyncedJournalRemovals = new Set<string>();
 
   constructor(opts: StoreOptions) {
     assert(opts.dirs.length > 0, "a datanode needs at least one data dir");
@@ -155,7 +176,7 @@ export class ChunkStore {
   async init(): Promise<void> {
     for (const d of this.dirs) {
       try {
-        for (const sub of [CHUNKS_DIR, TMP_DIR, CORRUPT_DIR]) await fsp.mkdir(join(d.path, sub), { recursive: true });
+        for (const sub of [CHUNKS_DIR, TMP_DIR, CORRUPT_DIR, APPEND_DIR]) await fsp.mkdir(join(d.path, sub), { recursive: true });
       } catch (e) {
         d.failed = true;
         this.log.error({ err: e, dir: d.path }, `data dir ${d.path} failed: cannot create its subdirectories`);
@@ -220,7 +241,10 @@ export class ChunkStore {
       try {
         await this.cleanTemp(d);
         await this.scanCorruptDir(d);
+        // Appends a crash interrupted are settled before their chunks are judged.
+        await recoverAppendJournals(d.path, this.log);
         await this.scanDir(d);
+        await removeOrphanSidecars(d.path, new Set(this.list().filter((c) => c.dir === d.path).map((c) => c.chunkId)), this.log);
       } catch (e) {
         d.failed = true;
         this.log.error({ err: e, dir: d.path }, `data dir ${d.path} failed during the startup scan`);
@@ -420,6 +444,83 @@ export class ChunkStore {
     return true;
   }
 
+  /** Path of a held replica's file. */
+  chunkPath(c: { dir: string; chunkId: string; version: number }): string {
+    return join(c.dir, CHUNKS_DIR, chunkFileName(c.chunkId, c.version));
+  }
+
+  /** Whether a write of `chunkId` at `version` is in progress here (its final name is promised). */
+  isWriting(chunkId: string, version: number): boolean {
+    return this.writing.has(chunkFileName(chunkId, version));
+  }
+
+  /** Bytes new data may still take in data dir `path`: free space minus the reserve and what writes in progress were promised. */
+  async freeBytes(path: string): Promise<number> {
+    const d = this.dirs.find((x) => x.path === path);
+    if (!d || d.failed) return 0;
+    const s = await (this.opts.statfs ?? defaultStatfs)(path);
+    return Math.max(0, s.availableBytes - this.opts.reserveBytes - d.reservedBytes);
+  }
+
+  /** The entry an append made of `c` (following every append since), or `c` itself. */
+  latest(c: StoredChunk): StoredChunk {
+    let cur = c;
+    for (let next = this.successors.get(cur); next; next = this.successors.get(cur)) cur = next;
+    return cur;
+  }
+
+  /**
+   * After an append: `next` (the same replica, grown, maybe at a higher version) takes the place
+   * of `old` in the index. `rewrote` = bytes below `old.sizeBytes` changed (an uncommitted tail
+   * was cut), so verifying readers that started before do not take the change for corruption.
+   * Returns false when `old` is no longer served (its dir failed meanwhile).
+   */
+  replaceChunk(old: StoredChunk, next: StoredChunk, rewrote: boolean): boolean {
+    if (rewrote) this.noteRewrite(old.chunkId);
+    if (this.get(old.chunkId, old.version) !== old) return false;
+    const d = this.dirs.find((x) => x.path === next.dir);
+    if (!d || d.failed) return false;
+    this.removeFromIndex(old.chunkId, old.version);
+    this.addToIndex(next);
+    this.successors.set(old, next);
+    return true;
+  }
+
+  /**
+   * Takes a replica out of the index without moving its file: an append failed and could not be
+   * undone in place. Its journal stays, so the next start settles the file. Returns whether it was served.
+   */
+  dropFromService(c: StoredChunk, reason: string): boolean {
+    this.noteRewrite(c.chunkId);
+    if (this.get(c.chunkId, c.version) !== c) return false;
+    this.removeFromIndex(c.chunkId, c.version);
+    this.log.error({ chunkId: c.chunkId, version: c.version, dir: c.dir, reason }, `chunk ${c.chunkId} v${c.version} left service: ${reason}`);
+    return true;
+  }
+
+  /** An append removed `chunkId`'s journal in `dir` without fsyncing the directory. */
+  noteJournalRemoved(dir: string, chunkId: string): void {
+    this.unsyncedJournalRemovals.add(`${dir}\0${chunkId}`);
+  }
+
+  private async settleJournalRemoval(c: StoredChunk): Promise<void> {
+    const key = `${c.dir}\0${c.chunkId}`;
+    if (!this.unsyncedJournalRemovals.has(key)) return;
+    try {
+      await fsp.rm(join(c.dir, APPEND_DIR, journalFileName(c.chunkId)), { force: true });
+      await syncDir(join(c.dir, APPEND_DIR));
+      this.unsyncedJournalRemovals.delete(key);
+    } catch (e) {
+      this.log.warn({ err: e, chunkId: c.chunkId, dir: c.dir }, `could not make the removal of chunk ${c.chunkId}'s append journal durable`);
+    }
+  }
+
+  private noteRewrite(chunkId: string): void {
+    // Forgotten once no copy is left, so the map stays as small as the index.
+    if (this.index.has(chunkId)) this.rewrites.set(chunkId, ++this.rewriteSeq);
+    else this.rewrites.delete(chunkId);
+  }
+
   /** Notes an I/O error on a file in `dir`; a dir fault (EIO, EROFS, ENOTDIR…) marks the dir failed. */
   async noteIoError(dir: string, e: unknown, what: string): Promise<void> {
     if (isDirFault(e)) await this.markDirFailed(dir, `${what}: ${(e as Error).message}`);
@@ -428,83 +529,128 @@ export class ChunkStore {
   /**
    * Reads `[offset, offset+length)` of a chunk (clamped to its end), verifying the CRC of every
    * block the range touches. A mismatch takes the replica out of service and throws CHECKSUM.
+   * Holds the chunk's lock shared: an append never rewrites the trailer under a read.
    */
   async read(chunkId: string, version: number | undefined, offset: number, length: number): Promise<{ data: Buffer; sizeBytes: number }> {
     validateChunkId(chunkId);
     if (version !== undefined) validateVersion(version);
-    const c = this.get(chunkId, version);
-    if (!c) throw new WoodsError("NOT_FOUND", `chunk ${chunkId}${version === undefined ? "" : ` v${version}`} is not stored here`);
-    if (!Number.isSafeInteger(offset) || offset < 0 || offset > c.sizeBytes) {
-      throw new WoodsError("BAD_REQUEST", `offset ${offset} is outside chunk ${chunkId} of ${c.sizeBytes} bytes`);
-    }
     if (!Number.isSafeInteger(length) || length < 0) throw new WoodsError("BAD_REQUEST", "length must be a non-negative integer");
     if (length > this.opts.readMaxBytes) {
       throw new WoodsError("TOO_LARGE", `read of ${length} bytes exceeds the ${this.opts.readMaxBytes}-byte slice limit`);
     }
-    const len = Math.min(length, c.sizeBytes - offset);
-    if (len === 0) return { data: Buffer.alloc(0), sizeBytes: c.sizeBytes };
-    const path = join(c.dir, CHUNKS_DIR, chunkFileName(c.chunkId, c.version));
-    try {
-      const fh = await fsp.open(path, READ_FLAGS);
-      try {
-        // Block size comes from the file's own footer: the config may have changed since it was written.
-        const footer = Buffer.alloc(FOOTER_BYTES);
-        await readFully(fh, footer, c.fileBytes - FOOTER_BYTES);
-        const blockSize = parseFooter(footer, c.fileBytes).blockSizeBytes;
-        const cover = coveringBlocks(offset, len, c.sizeBytes, blockSize);
-        const span = Buffer.allocUnsafe(cover.end - cover.start);
-        await readFully(fh, span, cover.start);
-        const table = Buffer.allocUnsafe(cover.blocks * BLOCK_CRC_BYTES);
-        await readFully(fh, table, c.sizeBytes + cover.firstBlock * BLOCK_CRC_BYTES);
-        const bad = firstBadBlock(span, table, cover.firstBlock, blockSize);
-        if (bad >= 0) throw new WoodsError("CHECKSUM", `chunk ${chunkId} v${c.version} block ${bad} does not match its CRC`);
-        return { data: span.subarray(offset - cover.start, offset - cover.start + len), sizeBytes: c.sizeBytes };
-      } finally {
-        await fh.close();
+    return this.locks.shared(chunkId, async () => {
+      const c = this.get(chunkId, version);
+      if (!c) throw new WoodsError("NOT_FOUND", `chunk ${chunkId}${version === undefined ? "" : ` v${version}`} is not stored here`);
+      if (!Number.isSafeInteger(offset) || offset < 0 || offset > c.sizeBytes) {
+        throw new WoodsError("BAD_REQUEST", `offset ${offset} is outside chunk ${chunkId} of ${c.sizeBytes} bytes`);
       }
-    } catch (e) {
-      throw await this.readFailed(c, e);
-    }
+      const len = Math.min(length, c.sizeBytes - offset);
+      if (len === 0) return { data: Buffer.alloc(0), sizeBytes: c.sizeBytes };
+      try {
+        const fh = await fsp.open(this.chunkPath(c), READ_FLAGS);
+        try {
+          // Block size comes from the file's own footer: the config may have changed since it was written.
+          const footer = Buffer.alloc(FOOTER_BYTES);
+          await readFully(fh, footer, c.fileBytes - FOOTER_BYTES);
+          const blockSize = parseFooter(footer, c.fileBytes).blockSizeBytes;
+          const cover = coveringBlocks(offset, len, c.sizeBytes, blockSize);
+          const span = Buffer.allocUnsafe(cover.end - cover.start);
+          await readFully(fh, span, cover.start);
+          const table = Buffer.allocUnsafe(cover.blocks * BLOCK_CRC_BYTES);
+          await readFully(fh, table, c.sizeBytes + cover.firstBlock * BLOCK_CRC_BYTES);
+          const bad = firstBadBlock(span, table, cover.firstBlock, blockSize);
+          if (bad >= 0) throw new WoodsError("CHECKSUM", `chunk ${chunkId} v${c.version} block ${bad} does not match its CRC`);
+          return { data: span.subarray(offset - cover.start, offset - cover.start + len), sizeBytes: c.sizeBytes };
+        } finally {
+          await fh.close();
+        }
+      } catch (e) {
+        throw await this.readFailed(c, e);
+      }
+    });
   }
 
   /**
-   * Streams a whole committed chunk in verified slices of about `sliceBytes` (rounded to whole
-   * blocks): every block CRC, then the whole-chunk CRC against the footer and the index. A
-   * mismatch, truncation or bad footer takes the replica out of service and throws CHECKSUM;
-   * a dir fault marks the dir failed and throws IO. Used by the scrubber and by `replicate`.
+   * Streams a committed chunk in verified slices of about `sliceBytes` (rounded to whole blocks):
+   * every block CRC, then the whole-chunk CRC against the footer and the index. A mismatch,
+   * truncation or bad footer takes the replica out of service and throws CHECKSUM; a dir fault
+   * marks the dir failed and throws IO. Used by the scrubber and by `replicate`.
+   *
+   * `lengthBytes` streams only [0, lengthBytes): a repair copies the committed bytes of a chunk
+   * whose copy here also holds an uncommitted append tail. With `checksum` the CRC of what was
+   * streamed must equal it, else STALE (every block verified: the copy is sound, it just holds
+   * other bytes than the ones asked for). The chunk's lock is held shared for each step, never
+   * across a yield; a mismatch in bytes an append rewrote meanwhile is UNAVAILABLE, not corrupt.
+   * `c` may be an older index entry of the replica: the one held now at `c.version` is read.
    */
-  async *readVerified(c: StoredChunk, sliceBytes: number): AsyncGenerator<Buffer, void, undefined> {
+  async *readVerified(c: StoredChunk, sliceBytes: number, opts: { lengthBytes?: number; checksum?: string } = {}): AsyncGenerator<Buffer, void, undefined> {
+    const id = c.chunkId;
+    let cur = c;
+    let generation = this.rewrites.get(id) ?? 0;
     let fh: fsp.FileHandle | undefined;
+    // One step under the shared lock; its failure is judged there too, where no append interleaves.
+    const step = <T>(fn: () => Promise<T>): Promise<T> =>
+      this.locks.shared(id, async () => {
+        try {
+          return await fn();
+        } catch (e) {
+          const changed = (this.rewrites.get(id) ?? 0) !== generation;
+          if (changed) throw new WoodsError("UNAVAILABLE", `chunk ${id} v${c.version} changed while being verified; read it again`, { cause: e });
+          if (e instanceof WoodsError && e.code !== "CHECKSUM") throw e;
+          throw await this.readFailed(cur, e);
+        }
+      });
     try {
-      fh = await fsp.open(join(c.dir, CHUNKS_DIR, chunkFileName(c.chunkId, c.version)), READ_FLAGS);
-      const st = await fh.stat();
-      if (st.size !== c.fileBytes) throw new WoodsError("CHECKSUM", `chunk file is ${st.size} bytes, was ${c.fileBytes} when stored`);
-      const footerBuf = Buffer.alloc(FOOTER_BYTES);
-      await readFully(fh, footerBuf, c.fileBytes - FOOTER_BYTES);
-      const footer = parseFooter(footerBuf, c.fileBytes);
-      if (footer.dataLength !== c.sizeBytes || chunkChecksum(footer.dataCrc) !== c.checksum) {
-        throw new WoodsError("CHECKSUM", `chunk footer says ${footer.dataLength} bytes ${chunkChecksum(footer.dataCrc)}, stored as ${c.sizeBytes} bytes ${c.checksum}`);
+      const head = await step(async () => {
+        const now = this.get(id, c.version);
+        if (!now) throw new WoodsError("NOT_FOUND", `chunk ${id} v${c.version} is no longer held here (deleted, out of service or renamed to a newer version)`);
+        cur = now;
+        generation = this.rewrites.get(id) ?? 0;
+        const handle = await fsp.open(this.chunkPath(now), READ_FLAGS);
+        fh = handle;
+        const st = await handle.stat();
+        if (st.size !== now.fileBytes) throw new WoodsError("CHECKSUM", `chunk file is ${st.size} bytes, was ${now.fileBytes} when stored`);
+        const footerBuf = Buffer.alloc(FOOTER_BYTES);
+        await readFully(handle, footerBuf, now.fileBytes - FOOTER_BYTES);
+        const footer = parseFooter(footerBuf, now.fileBytes);
+        if (footer.dataLength !== now.sizeBytes || chunkChecksum(footer.dataCrc) !== now.checksum) {
+          throw new WoodsError("CHECKSUM", `chunk footer says ${footer.dataLength} bytes ${chunkChecksum(footer.dataCrc)}, stored as ${now.sizeBytes} bytes ${now.checksum}`);
+        }
+        const table = Buffer.allocUnsafe(now.fileBytes - FOOTER_BYTES - now.sizeBytes);
+        await readFully(handle, table, now.sizeBytes);
+        return { handle, footer, table, sizeBytes: now.sizeBytes };
+      });
+      const limit = opts.lengthBytes ?? head.sizeBytes;
+      if (!Number.isSafeInteger(limit) || limit < 0 || limit > head.sizeBytes) {
+        throw new WoodsError("STALE", `chunk ${id} v${c.version} holds ${head.sizeBytes} bytes here; ${limit} were asked for`);
       }
-      const blockSize = footer.blockSizeBytes;
-      const table = Buffer.allocUnsafe(c.fileBytes - FOOTER_BYTES - c.sizeBytes);
-      await readFully(fh, table, c.sizeBytes);
+      const blockSize = head.footer.blockSizeBytes;
+      // The block holding the last byte asked for is verified whole: its CRC covers all of it.
+      const verifyEnd = Math.min(Math.ceil(limit / blockSize) * blockSize, head.sizeBytes);
       const slice = Math.max(1, Math.floor(sliceBytes / blockSize)) * blockSize;
       let crc = 0;
-      for (let at = 0; at < c.sizeBytes; at += slice) {
-        const span = Buffer.allocUnsafe(Math.min(slice, c.sizeBytes - at));
-        await readFully(fh, span, at);
-        const firstBlock = at / blockSize;
-        const spanTable = table.subarray(firstBlock * BLOCK_CRC_BYTES, (firstBlock + Math.ceil(span.length / blockSize)) * BLOCK_CRC_BYTES);
-        const bad = firstBadBlock(span, spanTable, firstBlock, blockSize);
-        if (bad >= 0) throw new WoodsError("CHECKSUM", `chunk ${c.chunkId} v${c.version} block ${bad} does not match its CRC`);
-        crc = crc32(span, crc);
-        yield span;
+      for (let at = 0; at < verifyEnd; at += slice) {
+        const span = Buffer.allocUnsafe(Math.min(slice, verifyEnd - at));
+        await step(async () => {
+          await readFully(head.handle, span, at);
+          const firstBlock = at / blockSize;
+          const spanTable = head.table.subarray(firstBlock * BLOCK_CRC_BYTES, (firstBlock + Math.ceil(span.length / blockSize)) * BLOCK_CRC_BYTES);
+          const bad = firstBadBlock(span, spanTable, firstBlock, blockSize);
+          if (bad >= 0) throw new WoodsError("CHECKSUM", `chunk ${id} v${cur.version} block ${bad} does not match its CRC`);
+        });
+        const wanted = span.subarray(0, Math.min(span.length, limit - at));
+        crc = crc32(wanted, crc);
+        yield wanted;
       }
-      if ((crc >>> 0) !== footer.dataCrc) {
-        throw new WoodsError("CHECKSUM", `chunk ${c.chunkId} v${c.version} data has ${chunkChecksum(crc)}, its footer says ${chunkChecksum(footer.dataCrc)}`);
+      if (limit === head.sizeBytes && (crc >>> 0) !== head.footer.dataCrc) {
+        const whole = crc;
+        await step(async () => {
+          throw new WoodsError("CHECKSUM", `chunk ${id} v${cur.version} data has ${chunkChecksum(whole)}, its footer says ${chunkChecksum(head.footer.dataCrc)}`);
+        });
       }
-    } catch (e) {
-      throw await this.readFailed(c, e);
+      if (opts.checksum !== undefined && chunkChecksum(crc) !== opts.checksum) {
+        throw new WoodsError("STALE", `chunk ${id} v${cur.version}: its first ${limit} bytes here have ${chunkChecksum(crc)}, ${opts.checksum} was asked for`);
+      }
     } finally {
       await fh?.close().catch(() => undefined);
     }
@@ -514,7 +660,7 @@ export class ChunkStore {
    * Decides what a failed read of `c` means: a damaged, truncated or vanished file is corrupt
    * (out of service, CHECKSUM); a broken dir fails the whole dir (IO). Returns the error to throw.
    */
-  private async readFailed(c: StoredChunk, e: unknown): Promise<WoodsError> {
+  async readFailed(c: StoredChunk, e: unknown): Promise<WoodsError> {
     const err = toWoodsError(e, "IO");
     if (isDirFault(e)) {
       await this.markDirFailed(c.dir, `reading chunk ${c.chunkId} failed: ${err.message}`);
@@ -535,33 +681,44 @@ export class ChunkStore {
   }
 
   /** Takes a replica out of service: out of the index, its file into `corrupt/`, kept until ordered deleted. */
-  async markCorrupt(c: StoredChunk, reason: string): Promise<void> {
+  async markCorrupt(found: StoredChunk, reason: string): Promise<void> {
+    // An append may have replaced the entry since it was read: the same file, grown or renamed.
+    const c = this.latest(found);
     if (this.get(c.chunkId, c.version) !== c) return;
     this.removeFromIndex(c.chunkId, c.version);
     this.log.warn({ chunkId: c.chunkId, version: c.version, dir: c.dir, reason }, `chunk ${c.chunkId} v${c.version} became corrupt: ${reason}`);
     const name = chunkFileName(c.chunkId, c.version);
     await this.quarantine(c.dir, name);
+    await this.settleJournalRemoval(c);
     this.corrupt.set(name, { chunkId: c.chunkId, version: c.version, dir: c.dir, reason: reason.slice(0, REASON_MAX_CHARS) });
     this.opts.onCorrupt?.(c, reason);
   }
 
-  /** Deletes a replica; returns whether it was held. */
+  /** Deletes a replica; returns whether it was held. Waits for an append to the chunk to finish. */
   async delete(chunkId: string, version: number): Promise<boolean> {
     validateChunkId(chunkId);
     validateVersion(version);
-    const c = this.get(chunkId, version);
-    if (!c) return false;
-    this.removeFromIndex(chunkId, version);
-    try {
-      await fsp.unlink(join(c.dir, CHUNKS_DIR, chunkFileName(chunkId, version)));
-    } catch (e) {
-      if ((e as { code?: string }).code !== "ENOENT") {
-        this.addToIndex(c);
-        await this.noteIoError(c.dir, e, `deleting chunk ${chunkId} failed`);
-        throw toWoodsError(e, "IO");
+    return this.locks.exclusive(chunkId, async () => {
+      const c = this.get(chunkId, version);
+      if (!c) return false;
+      this.removeFromIndex(chunkId, version);
+      this.noteRewrite(chunkId);
+      try {
+        await fsp.unlink(join(c.dir, CHUNKS_DIR, chunkFileName(chunkId, version)));
+      } catch (e) {
+        if ((e as { code?: string }).code !== "ENOENT") {
+          this.addToIndex(c);
+          await this.noteIoError(c.dir, e, `deleting chunk ${chunkId} failed`);
+          throw toWoodsError(e, "IO");
+        }
       }
-    }
-    return true;
+      await this.settleJournalRemoval(c);
+      // The append epoch fence goes with the last copy of the chunk in this dir.
+      if (!this.list().some((x) => x.chunkId === chunkId && x.dir === c.dir)) {
+        await fsp.rm(join(c.dir, APPEND_DIR, epochFileName(chunkId)), { force: true }).catch(() => undefined);
+      }
+      return true;
+    });
   }
 
   /** Deletes the corrupt copy of a replica kept aside; returns whether one was kept. */
@@ -585,7 +742,7 @@ export class ChunkStore {
    */
   async probeDir(path: string, opts: { write: boolean } = { write: true }): Promise<string | undefined> {
     try {
-      for (const sub of ["", CHUNKS_DIR, TMP_DIR, CORRUPT_DIR]) {
+      for (const sub of ["", CHUNKS_DIR, TMP_DIR, CORRUPT_DIR, APPEND_DIR]) {
         const p = join(path, sub);
         const st = await fsp.lstat(p);
         if (!st.isDirectory()) return `${p} is no longer a directory`;
@@ -829,11 +986,3 @@ async function writeFully(fh: fsp.FileHandle, bytes: Uint8Array, position: numbe
   }
 }
 
-async function syncDir(path: string): Promise<void> {
-  const dh = await fsp.open(path, fsc.O_RDONLY);
-  try {
-    await dh.sync();
-  } finally {
-    await dh.close();
-  }
-}

@@ -2,7 +2,9 @@
  * `replicate`: a repair order from the namenode to a source replica. The repair path is the
  * staged write path: verify the local replica while streaming it into Object Store bucket
  * `bucket` as object `repairId`, have every target `ingest` it in parallel, then delete the
- * object (always, success or not) and answer which targets confirmed.
+ * object (always, success or not) and answer which targets confirmed. Exactly the bytes
+ * [0, sizeBytes) of the order are copied: the last chunk of a file being appended to may hold an
+ * uncommitted tail here, and the copy must match the namenode's checksum of the committed bytes.
  */
 import { Objm, type ObjectStore } from "@nats-io/obj";
 import { WoodsError, toWoodsError, type DatanodeRequest, type DatanodeReplies } from "../../../messages/index.js";
@@ -51,7 +53,11 @@ export async function handleReplicate(ctx: DatanodeContext, req: DatanodeRequest
   return job;
 }
 
-/** The local replica the order names, or NOT_FOUND / STALE when this node does not hold exactly it. */
+/**
+ * The local replica the order names, or NOT_FOUND / STALE when this node does not hold it. The
+ * copy may be longer than the order (an uncommitted append tail); its first `sizeBytes` are
+ * checked against the order's checksum while they are streamed.
+ */
 function checkSource(ctx: DatanodeContext, req: DatanodeRequest<"replicate">) {
   const held = ctx.store.get(req.chunkId, req.version);
   if (!held) {
@@ -60,7 +66,7 @@ function checkSource(ctx: DatanodeContext, req: DatanodeRequest<"replicate">) {
     const bad = ctx.store.getCorrupt(req.chunkId, req.version) ? " (its copy here is corrupt)" : "";
     throw new WoodsError("NOT_FOUND", `${ctx.id} does not hold chunk ${req.chunkId} v${req.version}${bad}`);
   }
-  if (held.sizeBytes !== req.sizeBytes || held.checksum !== req.checksum) {
+  if (held.sizeBytes < req.sizeBytes || (held.sizeBytes === req.sizeBytes && held.checksum !== req.checksum)) {
     throw new WoodsError("STALE", `${ctx.id} holds chunk ${req.chunkId} v${req.version} as ${held.sizeBytes} bytes ${held.checksum}, the order says ${req.sizeBytes} bytes ${req.checksum}`);
   }
   return held;
@@ -111,7 +117,7 @@ async function runRepair(ctx: DatanodeContext, req: DatanodeRequest<"replicate">
 
 /** Streams the verified local replica into the bucket; a CHECKSUM here means the source is corrupt (already reported by the store). */
 async function stage(ctx: DatanodeContext, bucket: ObjectStore, req: DatanodeRequest<"replicate">, source: ReturnType<typeof checkSource>): Promise<void> {
-  const slices = ctx.store.readVerified(source, ctx.config.frameSizeBytes);
+  const slices = ctx.store.readVerified(source, ctx.config.frameSizeBytes, { lengthBytes: req.sizeBytes, checksum: req.checksum });
   let readError: unknown;
   const stream = new ReadableStream<Uint8Array>({
     async pull(controller) {
