@@ -36,6 +36,8 @@ async function withClient<T>(cmd: Command, fn: (c: import("../actors/client/inde
   const opts = cmd.optsWithGlobals() as { nats?: string; config?: string };
   const config = await clientConfig(opts);
   const { WoodsClient } = await import("../actors/client/index.js");
+  // OpenTelemetry only when OTEL_* asks for it (actors/telemetry.ts); the shutdown flushes spans.
+  const stopTelemetry = await startTelemetryIfWanted("client", `cli-${process.pid}`);
   const client = await WoodsClient.connect(config, { name: "woods-cli" }).catch((e: Error) => {
     throw new Error(`cannot connect to NATS at ${config.nats.url}: ${e.message}`);
   });
@@ -43,7 +45,15 @@ async function withClient<T>(cmd: Command, fn: (c: import("../actors/client/inde
     return await fn(client);
   } finally {
     await client.close();
+    await stopTelemetry();
   }
+}
+
+/** Starts OpenTelemetry for this process when an OTEL_* exporter variable is set; a no-op otherwise. */
+async function startTelemetryIfWanted(actor: string, nodeId: string): Promise<() => Promise<void>> {
+  const { telemetryWanted, startTelemetry } = await import("../actors/telemetry.js");
+  if (!telemetryWanted()) return async () => {};
+  return startTelemetry({ actor, nodeId });
 }
 
 /** Config of an actor process: defaults ← --config file ← env ← --nats and --log-level. */
@@ -247,8 +257,12 @@ Wire protocol and nats CLI examples: docs/protocol.md.`,
         const config = await actorConfig(cmd, o.logLevel);
         const { runNamenode } = await import("../actors/namenode/index.js");
         const { onShutdown, createLogger } = await import("../actors/index.js");
+        const stopTelemetry = await startTelemetryIfWanted("namenode", config.namenode.id);
         const nn = await runNamenode({ config });
-        onShutdown(createLogger("namenode", config.namenode.id, config.log.level), () => nn.stop());
+        onShutdown(createLogger("namenode", config.namenode.id, config.log.level), async () => {
+          await nn.stop();
+          await stopTelemetry();
+        });
       }),
     );
   program
@@ -264,8 +278,12 @@ Wire protocol and nats CLI examples: docs/protocol.md.`,
         const config = await actorConfig(cmd, o.logLevel);
         const { runDatanode } = await import("../actors/datanode/index.js");
         const { onShutdown, createLogger } = await import("../actors/index.js");
+        const stopTelemetry = await startTelemetryIfWanted("datanode", o.id);
         const dn = await runDatanode({ id: o.id, dirs: o.dir.map((d) => resolve(d)), config });
-        onShutdown(createLogger("datanode", o.id, config.log.level), () => dn.stop());
+        onShutdown(createLogger("datanode", o.id, config.log.level), async () => {
+          await dn.stop();
+          await stopTelemetry();
+        });
       }),
     );
 
