@@ -259,11 +259,15 @@ export class AppendPrimary {
     return lease;
   }
 
-  /** Starts the next batch of the chunk unless one is running. */
+  /**
+   * Starts the next batch of the chunk unless one is running. It starts on the next turn of the
+   * event loop, so records that arrived together (one read from the socket) share the batch.
+   */
   private pump(s: ChunkState): void {
     if (s.busy || s.queue.length === 0) return;
     s.busy = true;
-    const run = this.runNext(s)
+    const run = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => this.runNext(s))
       .catch((e) => {
         // runNext answers every record it took; anything left here is a bug in this module.
         this.io.log.error({ err: e, chunkId: s.chunkId }, `append batch on chunk ${s.chunkId} failed unexpectedly`);
