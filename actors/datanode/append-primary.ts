@@ -40,6 +40,8 @@ export const COMMIT_RETRY_MAX_MS = 1000;
 export const APPLY_OVERHEAD_BYTES = 4096;
 /** How often idle chunk states (no queue, no batch, lease run out) are forgotten. */
 export const SWEEP_INTERVAL_MS = 5000;
+/** Most chunks with primary state at once (requests naming unknown chunks create state until the sweep). */
+export const CHUNK_STATES_MAX = 10_000;
 
 /** Errors from the namenode meaning this lease can no longer commit: its clients must locate again. */
 const LEASE_GONE = new Set(["NOT_PRIMARY", "STALE", "LEASE_EXPIRED", "FENCED", "NOT_FOUND"]);
@@ -168,7 +170,11 @@ export class AppendPrimary {
     const done = this.recent.get(req.key);
     if (done) return done;
     let s = this.chunks.get(req.chunkId);
-    if (!s) this.chunks.set(req.chunkId, (s = { chunkId: req.chunkId, queue: [], queuedBytes: 0, byKey: new Map(), busy: false }));
+    if (!s) {
+      if (this.chunks.size >= CHUNK_STATES_MAX) this.sweep();
+      if (this.chunks.size >= CHUNK_STATES_MAX) throw new WoodsError("UNAVAILABLE", `${this.io.id} already serves appends to ${this.chunks.size} chunks; retry shortly`);
+      this.chunks.set(req.chunkId, (s = { chunkId: req.chunkId, queue: [], queuedBytes: 0, byKey: new Map(), busy: false }));
+    }
     const joined = s.byKey.get(req.key);
     if (joined) return joined.promise;
     if (this.stopped) throw new WoodsError("UNAVAILABLE", `${this.io.id} is stopping`);
