@@ -32,7 +32,7 @@ let namenodeStderr = "";
 const events: { kind: string; [k: string]: unknown }[] = [];
 
 /** Simulated datanodes: the chunk versions they hold, the orders they got; heartbeats every 200 ms. */
-const dns = new Map<string, { chunks: Map<string, number>; commands: DatanodeCommand[] }>();
+const dns = new Map<string, { chunks: Map<string, number>; commands: DatanodeCommand[]; beating: boolean }>();
 let heartbeatTimer: NodeJS.Timeout | undefined;
 
 async function req(verb: NamenodeVerb, body: unknown): Promise<any> {
@@ -135,16 +135,16 @@ test.before(async () => {
         safeModeExtensionMs: 0,
         safeModeMaxMs: 5000,
         // Snapshots every few entries: a restart loads one (format 2, with the append keys) and replays the rest.
-        snapshotEveryEntries: 3,
+        snapshotEveryEntries: 1,
       },
     }),
   );
   nc = await connect({ servers: server.url });
   nc.subscribe(subj.eventsAll(), { callback: (_e, m) => void events.push(decode(m.data).value as never) });
-  for (const id of ["dn1", "dn2", "dn3"]) dns.set(id, { chunks: new Map(), commands: [] });
+  for (const id of ["dn1", "dn2", "dn3"]) dns.set(id, { chunks: new Map(), commands: [], beating: true });
   await startNamenode();
   heartbeatTimer = setInterval(() => {
-    for (const id of dns.keys()) void heartbeat(id).catch(() => undefined);
+    for (const [id, dn] of dns) if (dn.beating) void heartbeat(id).catch(() => undefined);
   }, 200);
   await until("three datanodes are alive", async () => (await ok("nodes", {})).nodes.filter((n: any) => n.state === "alive").length === 3);
 
@@ -349,6 +349,29 @@ test.serial("new chunks attached by appendChunks seal the old last chunk: a late
   t.is(next.chunkId, a2.chunkId, "the new last chunk is appendable in place");
   t.true(next.epoch > loc.epoch);
   t.is((await refused("appendChunks", { ...attach, key: "big2" })).code, "EXISTS", "a chunk is attached once");
+});
+
+test.serial("a dead primary's lease is superseded, and the version moves on so the dead copy can never be served again", async (t) => {
+  const before = await locateTail("k10", 1);
+  t.is(before.primary, "dn2");
+  t.deepEqual([...before.replicas].sort(), ["dn2", "dn3"]);
+  dns.get("dn2")!.beating = false;
+  try {
+    await until("dn2 is dead", async () => (await ok("nodes", {})).nodes.find((n: any) => n.id === "dn2").state === "dead");
+    const after = await locateTail("k10", 1);
+    t.like(after, { chunkId: before.chunkId, primary: "dn3", replicas: ["dn3"], version: before.version + 1 });
+    t.true(after.epoch > before.epoch);
+    // Superseded at once if dn2 was found dead first; otherwise it had run out by then.
+    t.true(events.some((e) => e.kind === "chunk.lease.ended" && e.epoch === before.epoch && (e.reason === "superseded" || e.reason === "expired")));
+    t.is((await refused("appendCommit", { chunkId: before.chunkId, epoch: before.epoch, version: before.version, fromBytes: 1000, toBytes: 1001, checksum: crc(1), records: [{ key: "k10", sizeBytes: 1 }] })).code, "NOT_PRIMARY");
+    const lease = await ok("appendLease", { chunkId: after.chunkId, epoch: after.epoch, dn: "dn3" });
+    t.like(lease, { version: before.version + 1, replicas: ["dn3"], sizeBytes: 1000 });
+    const stat = await ok("stat", { path: PATH });
+    t.deepEqual(stat.chunks.at(-1).replicas, ["dn3"]);
+    t.is(stat.chunks.at(-1).version, before.version + 1);
+  } finally {
+    dns.get("dn2")!.beating = true;
+  }
 });
 
 test.serial("deleting a file forgets its keys: a retried append then finds the file gone", async (t) => {

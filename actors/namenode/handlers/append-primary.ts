@@ -6,9 +6,12 @@
 import { WoodsError } from "../../../messages/index.js";
 import type { VerbHandler } from "../context.js";
 import { checkAppendCommit, checkDropReplica, commitRetry, leasedChunk } from "../append-checks.js";
-import { appendReplicas, chunkName, leaseLeftMs } from "./append-common.js";
+import { appendReplicas, bumpPast, chunkName, holdersBehind, leaseLeftMs } from "./append-common.js";
 
-/** `appendLease {chunkId, epoch, dn}`: the state of a live lease that `dn` holds; NOT_PRIMARY otherwise. */
+/**
+ * `appendLease {chunkId, epoch, dn}`: the state of a live lease that `dn` holds; NOT_PRIMARY
+ * otherwise. Moves the version on first when a holder of it can no longer take part.
+ */
 export const appendLease: VerbHandler<"appendLease"> = async (ctx, req) => {
   const { state } = ctx;
   const { f, c } = leasedChunk(state.ns, req.chunkId, req.epoch);
@@ -20,19 +23,23 @@ export const appendLease: VerbHandler<"appendLease"> = async (ctx, req) => {
     if (state.safeMode) throw new WoodsError("UNAVAILABLE", `${req.dn} has not reported ${chunkName(c)} yet since the namenode started; retry shortly`);
     throw new WoodsError("NOT_PRIMARY", `${req.dn} holds no good copy of ${chunkName(c)} at version ${c.version}`);
   }
+  // A holder died (or its copy went corrupt) since the grant: the primary goes on without it, at a new version.
+  const behind = holdersBehind(ctx, c);
+  const bumped = behind.length > 0 ? bumpPast(ctx, c, replicas, behind) : undefined;
+  const now = state.ns.chunk(c.id)!;
   const reply = {
     fileId: f.fileId,
     path: f.path,
-    version: c.version,
+    version: now.version,
     epoch: lease.epoch,
     replicas,
-    sizeBytes: c.size,
-    checksum: c.checksum,
+    sizeBytes: now.size,
+    checksum: now.checksum,
     chunkSizeBytes: ctx.config.chunkSizeBytes,
     expiresInMs: leaseLeftMs(ctx, c.id),
   };
-  // The grant may still be on its way to the log.
-  await ctx.sync();
+  // The grant (or the bump) may still be on its way to the log.
+  await (bumped ?? ctx.sync());
   return reply;
 };
 
