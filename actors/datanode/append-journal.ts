@@ -244,8 +244,10 @@ export async function rollBack(dataDir: string, path: string, j: AppendJournal):
 }
 
 /**
- * Settles one journal: the finished append is kept (and its rename completed), anything else is
- * rolled back. Exported for the in-process recovery of an append that failed half way.
+ * Settles one journal at startup: a finished append is kept (and its rename completed), anything
+ * else is rolled back. Whether "finished" is judged by the whole "after" state, never by a valid
+ * footer alone: an append whose bytes landed on the old CRC table but stopped short of the old
+ * footer leaves that footer valid over a table that no longer matches the data.
  */
 export async function settleJournal(dataDir: string, j: AppendJournal, log: Logger): Promise<"finished" | "rolled-back" | "no-chunk"> {
   const chunks = join(dataDir, "chunks");
