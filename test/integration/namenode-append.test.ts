@@ -296,8 +296,12 @@ test.serial("a commit under a lease that was superseded by a new one is refused;
   t.is((await ok("stat", { path: PATH })).size, 118);
 });
 
+/** The lease of the last tail append, for the test after it. */
+let lastTail: any;
+
 test.serial("a replica dropped mid-append leaves the others at a new version; a retried drop gets the same answer", async (t) => {
   const loc = await locateTail("k6", 1);
+  lastTail = loc;
   const body = { chunkId: loc.chunkId, epoch: loc.epoch, version: 1, failed: ["dn2"] };
   const r = await ok("appendDropReplica", body);
   t.like(r, { version: 2, replicas: ["dn1"] });
@@ -313,7 +317,7 @@ test.serial("a replica dropped mid-append leaves the others at a new version; a 
 });
 
 test.serial("new chunks attached by appendChunks seal the old last chunk: a later tail commit to it is refused", async (t) => {
-  const loc = await locateTail("k7", 1);
+  const loc = lastTail;
   const big = await ok("appendLocate", { path: PATH, key: "big1", sizeBytes: CHUNK });
   t.like(big, { mode: "chunks", fileId: loc.fileId, replication: 2, chunkSizeBytes: CHUNK });
   const full = await ok("appendLocate", { path: PATH, key: "k8", sizeBytes: 1, full: loc.chunkId });
@@ -351,25 +355,43 @@ test.serial("new chunks attached by appendChunks seal the old last chunk: a late
   t.is((await refused("appendChunks", { ...attach, key: "big2" })).code, "EXISTS", "a chunk is attached once");
 });
 
-test.serial("a dead primary's lease is superseded, and the version moves on so the dead copy can never be served again", async (t) => {
+test.serial("a last chunk left under-replicated takes no more appends in place while a full replica set can be placed elsewhere", async (t) => {
   const before = await locateTail("k10", 1);
   t.is(before.primary, "dn2");
   t.deepEqual([...before.replicas].sort(), ["dn2", "dn3"]);
   dns.get("dn2")!.beating = false;
   try {
     await until("dn2 is dead", async () => (await ok("nodes", {})).nodes.find((n: any) => n.id === "dn2").state === "dead");
-    const after = await locateTail("k10", 1);
+    const moved = await ok("appendLocate", { path: PATH, key: "k10", sizeBytes: 1 });
+    t.is(moved.mode, "chunks", "dn1 and dn3 can hold a new chunk with both replicas");
+  } finally {
+    dns.get("dn2")!.beating = true;
+  }
+  await until("dn2 is alive again", async () => (await ok("nodes", {})).nodes.find((n: any) => n.id === "dn2").state === "alive");
+});
+
+test.serial("a dead primary's lease is superseded, and the version moves on so the dead copy can never be served again", async (t) => {
+  const before = await locateTail("k11", 1);
+  t.is(before.primary, "dn2");
+  // dn1 goes too: no full replica set can be placed, so appends go on in place on what is left.
+  dns.get("dn1")!.beating = false;
+  dns.get("dn2")!.beating = false;
+  try {
+    await until("dn1 and dn2 are dead", async () => (await ok("nodes", {})).nodes.filter((n: any) => n.state === "dead").length === 2);
+    const after = await locateTail("k11", 1);
     t.like(after, { chunkId: before.chunkId, primary: "dn3", replicas: ["dn3"], version: before.version + 1 });
     t.true(after.epoch > before.epoch);
     // Superseded at once if dn2 was found dead first; otherwise it had run out by then.
     t.true(events.some((e) => e.kind === "chunk.lease.ended" && e.epoch === before.epoch && (e.reason === "superseded" || e.reason === "expired")));
-    t.is((await refused("appendCommit", { chunkId: before.chunkId, epoch: before.epoch, version: before.version, fromBytes: 1000, toBytes: 1001, checksum: crc(1), records: [{ key: "k10", sizeBytes: 1 }] })).code, "NOT_PRIMARY");
+    t.is((await refused("appendCommit", { chunkId: before.chunkId, epoch: before.epoch, version: before.version, fromBytes: 1000, toBytes: 1001, checksum: crc(1), records: [{ key: "k11", sizeBytes: 1 }] })).code, "NOT_PRIMARY");
     const lease = await ok("appendLease", { chunkId: after.chunkId, epoch: after.epoch, dn: "dn3" });
     t.like(lease, { version: before.version + 1, replicas: ["dn3"], sizeBytes: 1000 });
     const stat = await ok("stat", { path: PATH });
     t.deepEqual(stat.chunks.at(-1).replicas, ["dn3"]);
     t.is(stat.chunks.at(-1).version, before.version + 1);
+    t.true(events.some((e) => e.kind === "chunk.version.bumped" && e.chunkId === before.chunkId && (e.failed as string[]).includes("dn2")));
   } finally {
+    dns.get("dn1")!.beating = true;
     dns.get("dn2")!.beating = true;
   }
 });

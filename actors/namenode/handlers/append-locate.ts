@@ -40,9 +40,11 @@ export const appendLocate: VerbHandler<"appendLocate"> = async (ctx, req) => {
 /**
  * The live lease on the last chunk, or a new one (logged) for the least-loaded
  * live replica of its current version; when holders of that version are dead or
- * corrupt, the version moves on with the grant (they would miss the appends). A live lease whose primary is no longer a
- * live replica is superseded (a higher epoch fences it out). Undefined when no
- * live replica holds the current version (the append goes to new chunks);
+ * corrupt, the version moves on with the grant (they would miss the appends).
+ * A live lease whose primary is no longer a live replica is superseded (a higher
+ * epoch fences it out). Undefined when no
+ * live replica holds the current version, or fewer than the replication factor
+ * do while a full set could be placed elsewhere (the append goes to new chunks);
  * UNAVAILABLE while replicas may simply not be reported yet (safe mode).
  */
 async function liveOrNewLease(
@@ -64,6 +66,18 @@ async function liveOrNewLease(
     if (state.safeMode) throw new WoodsError("UNAVAILABLE", `replicas of ${chunkName(c)} are not reported yet since the namenode started; retry shortly`);
     ctx.log.warn({ chunkId: c.id, path: f.path, version: c.version }, `${chunkName(c)} has no live replica at version ${c.version}: appends to ${f.path} go to new chunks`);
     return undefined;
+  }
+  if (!state.safeMode && replicas.length < f.replication) {
+    // Appending in place would grow a chunk the watchdog cannot repair while it is leased. When a
+    // full replica set can be placed, new chunks get the bytes instead and this one, sealed, is repaired.
+    const placeable = state.registry.allNodes().filter((n) => n.state === "alive").length;
+    if (placeable >= f.replication) {
+      ctx.log.info(
+        { chunkId: c.id, path: f.path, live: replicas.length, replication: f.replication },
+        `${chunkName(c)} has ${replicas.length} of ${f.replication} live replicas: appends to ${f.path} go to new chunks until it is repaired`,
+      );
+      return undefined;
+    }
   }
   const entry = checkLease(state.ns, { fileId: f.fileId, chunkId: c.id, primary: replicas[0], atMs: now });
   // The lease this grant ends, if the tick has not ended it yet (run out or not).
