@@ -17,6 +17,7 @@ import { connectNats } from "../actors/index.js";
 import { objectStorePutGet } from "./objectstore.js";
 import { repairBench } from "./repair.js";
 import { metadataBench, metadataTable } from "./metadata.js";
+import { appendBench, appendTable } from "./append.js";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
@@ -56,9 +57,20 @@ async function metadataOnly() {
   }
 }
 
+/** `--only append`: the append benchmark and its table; docs/benchmarks.md untouched. */
+async function appendOnly() {
+  const work = mkdtempSync(join(tmpdir(), "woods-bench-"));
+  try {
+    console.log(appendTable(await appendBench(work, freePort, quick)));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 async function main() {
   if (only === "metadata") return metadataOnly();
-  if (only !== undefined) throw new Error(`--only takes "metadata", not ${JSON.stringify(only)}`);
+  if (only === "append") return appendOnly();
+  if (only !== undefined) throw new Error(`--only takes "metadata" or "append", not ${JSON.stringify(only)}`);
   const work = mkdtempSync(join(tmpdir(), "woods-bench-"));
   const port = await freePort();
   const file = join(work, "input.bin");
@@ -136,6 +148,8 @@ async function main() {
     `| repair throughput | ${rep.repairMiBs.toFixed(1)} MiB/s |`,
   ].join("\n");
   console.log("\n" + repairTable);
+  const appendMd = appendTable(await appendBench(work, freePort, quick));
+  console.log("\n" + appendMd);
   const natsVersion = execFileSync(state.natsServer.binary, ["--version"], { encoding: "utf8" }).trim();
   const table = [
     `| what (${sizeMiB} MiB file, median of ${rounds}) | MiB/s | ratio to Object Store |`,
@@ -161,6 +175,11 @@ async function main() {
       metaTable,
       "",
       repairTable,
+      "",
+      "Appends (docs/append.md): each client waits for its append before sending the next; batching on means the primary writes every",
+      "record that arrived while its previous batch was in flight as one write per replica and one log entry.",
+      "",
+      appendMd,
       "",
       "Where the time goes, and why repairs pass through memory: [write-path.md](write-path.md).",
       "",

@@ -30,6 +30,22 @@ export interface AppendResult {
 }
 
 type ChunksLocation = Extract<AppendLocateReply, { mode: "chunks" }>;
+type TailLocation = Extract<AppendLocateReply, { mode: "tail" }>;
+
+/**
+ * The last tail location that worked, per connection and path: the next append to the same file
+ * goes straight to that primary, skipping a namenode round trip. Any error drops it (the retry
+ * locates afresh), and exactly-once does not depend on it: the primary and the namenode's commit
+ * recognise a key appended before.
+ */
+const tailCache = new WeakMap<ClientContext, Map<string, TailLocation>>();
+const TAIL_CACHE_MAX = 1024;
+
+function cachedTail(ctx: ClientContext): Map<string, TailLocation> {
+  let m = tailCache.get(ctx);
+  if (!m) tailCache.set(ctx, (m = new Map()));
+  return m;
+}
 
 /** Appends `source` to `remote`; NOT_FOUND when it does not exist. */
 export async function append(ctx: ClientContext, writeChunk: ChunkWriter, source: ByteSource, remote: string, opts: AppendOptions = {}): Promise<AppendResult> {
@@ -94,8 +110,10 @@ async function tail(
   const startedMs = now();
   let full: string | undefined;
   let lastError: WoodsError | undefined;
+  const cache = cachedTail(ctx);
   for (let attempt = 1; ; attempt++) {
-    const loc = await ctx.namenode("appendLocate", { path, key, sizeBytes: data.length, ...(full ? { full } : {}) });
+    const cached = attempt === 1 ? cache.get(path) : undefined;
+    const loc = cached ?? (await ctx.namenode("appendLocate", { path, key, sizeBytes: data.length, ...(full ? { full } : {}) }));
     if (loc.mode === "done") return done(loc, "done");
     if (loc.mode === "chunks") return done(await appendChunks(ctx, writeChunk, path, key, [data], loc), "chunks");
     try {
@@ -105,10 +123,14 @@ async function tail(
         { chunkId: loc.chunkId, epoch: loc.epoch, key, data },
         ctx.config.client.requestTimeoutMs,
       );
+      if (cache.size >= TAIL_CACHE_MAX && !cache.has(path)) cache.delete(cache.keys().next().value!);
+      cache.set(path, loc);
       return done(r, "tail");
     } catch (e) {
+      cache.delete(path);
       const err = toWoodsError(e);
       lastError = err;
+      if (cached) continue; // a stale cached location: locate afresh at once
       if (err.code === "CHUNK_FULL") {
         // The record does not fit behind what the primary already holds: move it whole to a new chunk.
         full = loc.chunkId;

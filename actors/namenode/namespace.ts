@@ -205,7 +205,7 @@ export class Namespace {
       return f;
     }
     if (this.isDirectory(path)) throw new WoodsError("IS_DIRECTORY", `${path} is a directory`);
-    throw new WoodsError("NOT_FOUND", `${path} does not exist; appends do not create files: create it first, e.g. \`woods put /dev/null ${path}\``);
+    throw new WoodsError("NOT_FOUND", `${path} does not exist; appends do not create files: create it first, e.g. \`woods put - ${path} < /dev/null\``);
   }
 
   /** True when some file (in any state) lives under `path`. */
