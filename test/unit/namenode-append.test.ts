@@ -216,7 +216,7 @@ test("appends go only to complete files: NOT_FOUND says how to create one, EXIST
   writeFile(ns, step, "/d/a", "fa", [1]);
   step(ns.checkCreate({ path: "/w", replication: 2, fileId: "fw", atMs: 1 }));
   const nf = code(t, () => ns.appendTarget("/nope"), "NOT_FOUND");
-  t.regex(nf?.message ?? "", /woods put \/dev\/null \/nope/);
+  t.regex(nf?.message ?? "", /woods put - \/nope < \/dev\/null/);
   code(t, () => ns.appendTarget("/w"), "EXISTS");
   code(t, () => ns.appendTarget("/d"), "IS_DIRECTORY");
   t.is(ns.appendTarget("/d/a").fileId, "fa");
