@@ -271,7 +271,9 @@ export class AppendStore {
     if (!this.store.replaceChunk(local, next, o < local.sizeBytes)) {
       throw new WoodsError("IO", `data dir ${local.dir} failed while chunk ${id} was being appended to`);
     }
-    this.opts.onChange?.({ stored: next, removed: renaming ? [{ chunkId: id, version: local.version }] : [] });
+    // Only a new name is news to the namenode: it takes sizes from its own log, never from reports
+    // (a replica may hold an uncommitted tail), so a size-only change costs no report request.
+    if (renaming) this.opts.onChange?.({ stored: next, removed: [{ chunkId: id, version: local.version }] });
     this.log.debug(
       { chunkId: id, version: a.version, epoch: a.epoch, offset: o, bytes: n, cut: local.sizeBytes - o },
       `chunk ${id} v${a.version}: appended ${n} bytes at ${o}` + (renaming ? ` (renamed from v${local.version})` : "") + (o < local.sizeBytes ? `, cut an uncommitted tail of ${local.sizeBytes - o} bytes` : ""),

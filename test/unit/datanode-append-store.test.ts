@@ -95,8 +95,8 @@ test("appends after a put-written chunk read back, and the file is what a put of
   t.is(c?.sizeBytes, data.length);
   t.is(c?.checksum, chunkChecksum(crc32(data)));
   t.true(fileOf(dir, "a1", 1).equals(await referenceFile(t, data, 1)));
-  t.true(changes.length >= 5 && changes.every((x) => x.stored?.chunkId === "a1" && x.removed.length === 0));
-  t.is(changes.at(-1)?.stored?.sizeBytes, data.length);
+  // Size-only changes are not reported (the namenode's log has the sizes); only renames are.
+  t.deepEqual(changes, []);
   t.deepEqual(readdirSync(join(dir, "append")).filter((f) => f.endsWith(".journal")), []);
   // A restart finds the grown chunk intact.
   const again = await open(dir);
