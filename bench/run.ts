@@ -17,7 +17,9 @@ import { connectNats } from "../actors/index.js";
 import { objectStorePutGet } from "./objectstore.js";
 import { repairBench } from "./repair.js";
 import { metadataBench, metadataTable } from "./metadata.js";
-import { appendBench, appendTable } from "./append.js";
+import { appendBench, appendTable, type AppendBenchResult } from "./append.js";
+import { ratioChart, type RatioBar } from "./chart.js";
+import type { MetadataRow } from "./metadata.js";
 
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
@@ -85,6 +87,7 @@ async function main() {
   const results: Record<string, number[]> = { os_put: [], os_get: [], rf3_put: [], rf3_get: [], rf1_put: [], rf1_get: [], staged_put: [], cp: [] };
   const mib = sizeMiB;
   let metaTable = "";
+  let metaRows: MetadataRow[] = [];
   try {
     for (let r = 0; r < rounds; r++) {
       const os = await objectStorePutGet(nc, file, out, sizeMiB * 1024 * 1024);
@@ -115,7 +118,8 @@ async function main() {
       results.cp.push(mib / ((performance.now() - t) / 1000));
       rmSync(join(work, "copy.bin"));
     }
-    metaTable = metadataTable(await metadataBench({ natsUrl: state.nats, quick }));
+    metaRows = await metadataBench({ natsUrl: state.nats, quick });
+    metaTable = metadataTable(metaRows);
   } finally {
     await client.close();
     await staged.close();
@@ -148,7 +152,10 @@ async function main() {
     `| repair throughput | ${rep.repairMiBs.toFixed(1)} MiB/s |`,
   ].join("\n");
   console.log("\n" + repairTable);
-  const appendMd = appendTable(await appendBench(work, freePort, quick));
+  const appendResult = await appendBench(work, freePort, quick);
+  const appendMd = appendTable(appendResult);
+  const chart = ratioChart(`woods vs. same-run baselines (${sizeMiB} MiB file; metadata at 64 clients)`, chartBars(m, metaRows, appendResult));
+  writeFileSync(join(quick ? work : join(process.cwd(), "docs"), "benchmarks.svg"), chart);
   console.log("\n" + appendMd);
   const natsVersion = execFileSync(state.natsServer.binary, ["--version"], { encoding: "utf8" }).trim();
   const table = [
@@ -167,6 +174,8 @@ async function main() {
       "The baseline is measured in the same run on the same nats-server (`sync_interval: always`).",
       "",
       table,
+      "",
+      "![ratios against the same-run baselines, with targets](benchmarks.svg)",
       "",
       "Metadata operations/s: raw namenode requests (msgpack via `call()`, no client retries), callers spread over up to 4 NATS connections;",
       "create is two requests (create, then complete of an empty file). Baselines at the same concurrency on the same connections:",
@@ -187,6 +196,25 @@ async function main() {
     writeFileSync(join(process.cwd(), "docs", "benchmarks.md"), doc);
   }
   rmSync(work, { recursive: true, force: true });
+}
+
+/** The ratio bars of docs/benchmarks.svg, with the targets of the performance issue. */
+function chartBars(m: Record<string, number>, meta: MetadataRow[], app: AppendBenchResult): RatioBar[] {
+  const at64 = (op: string) => meta.find((r) => r.clients === 64 && r.op.startsWith(op));
+  const bars: RatioBar[] = [
+    { label: "put RF 3 ÷ Object Store put", ratio: m.rf3_put / m.os_put, target: 1.0 },
+    { label: "put RF 1 ÷ Object Store put", ratio: m.rf1_put / m.os_put, target: 1.5 },
+    { label: "put RF 3 staged ÷ Object Store put", ratio: m.staged_put / m.os_put },
+    { label: "get RF 3 ÷ Object Store get", ratio: m.rf3_get / m.os_get, target: 1.0 },
+    { label: "get RF 1 ÷ Object Store get", ratio: m.rf1_get / m.os_get, target: 1.0 },
+  ];
+  const stat = at64("stat");
+  if (stat) bars.push({ label: "stat ÷ request/reply (64 clients)", ratio: stat.opsPerSec / stat.reqReply, target: 0.7 });
+  const create = at64("create");
+  if (create) bars.push({ label: "creates/s ÷ 10,000 (64 clients)", ratio: create.opsPerSec / 10_000, target: 1.0 });
+  if (create) bars.push({ label: "create ÷ JetStream acked publish (64)", ratio: create.opsPerSec / create.jsPublish });
+  bars.push({ label: "append 1 KiB × 8 ÷ JetStream publish", ratio: app.batched / app.jsPublish });
+  return bars;
 }
 
 main().then(
