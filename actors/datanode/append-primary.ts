@@ -30,6 +30,8 @@ type PrimaryVerb = "appendLease" | "appendCommit" | "appendDropReplica";
 export const RECENT_RESULTS_MAX = 10_000;
 /** A chunk's queue holds at most this many batches' worth of bytes; beyond it clients are told to retry. */
 export const QUEUE_MAX_BATCHES = 4;
+/** …but never less than this, so a small batch limit does not turn into client retries. */
+const QUEUE_MIN_BYTES = 8 * 1024 * 1024;
 /** The local view of a lease ends this fraction of its length early (at least LEASE_MARGIN_MIN_MS), so it ends before the namenode's. */
 export const LEASE_MARGIN_FRACTION = 0.1;
 export const LEASE_MARGIN_MIN_MS = 200;
@@ -185,7 +187,7 @@ export class AppendPrimary {
     if (req.data.length > this.batchMaxBytes) {
       throw new WoodsError("CHUNK_FULL", `an append of ${req.data.length} bytes exceeds the ${this.batchMaxBytes}-byte batch limit of in-place appends; append it as a new chunk`);
     }
-    if (s.queuedBytes + req.data.length > QUEUE_MAX_BATCHES * this.batchMaxBytes) {
+    if (s.queuedBytes + req.data.length > Math.max(QUEUE_MAX_BATCHES * this.batchMaxBytes, QUEUE_MIN_BYTES)) {
       throw new WoodsError("UNAVAILABLE", `${s.queuedBytes} bytes of appends to chunk ${s.chunkId} are already queued on ${this.io.id}; retry shortly`);
     }
     let resolve!: (r: AppendReply) => void;
