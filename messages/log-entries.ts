@@ -49,6 +49,9 @@ export const logEntrySchema = z.discriminatedUnion("op", [
   }),
   /** The chunk's version was bumped (a replica dropped mid-append): copies at older versions are stale. */
   z.object({ op: z.literal("chunkVersion"), chunkId: id, version: n, atMs: n }),
+  // ---- renames (woods mv) ----
+  /** The complete file `fileId` moved from `src` to `dst` (both canonical); its chunks, leases and append keys stay. */
+  z.object({ op: z.literal("rename"), fileId: id, src: z.string(), dst: z.string(), atMs: n }),
 ]);
 
 export type LogEntry = z.infer<typeof logEntrySchema>;

@@ -109,6 +109,8 @@ export const namenodeRequests = {
   }),
   /** Primary datanode: these replicas failed mid-append; continue without them under a bumped version. */
   appendDropReplica: z.object({ ...envelope, chunkId: id, epoch, version, failed: z.array(id).min(1).max(16) }),
+  /** Client (`woods mv`): moves the complete file `src` to `dst`, which must not exist. */
+  rename: z.object({ ...envelope, src: path, dst: path }),
 } satisfies Record<NamenodeVerb, z.ZodType>;
 
 export const datanodeRequests = {
@@ -292,6 +294,8 @@ export interface NamenodeReplies {
     | { applied: true; offsets: number[]; fileSizeBytes: number; expiresInMs: number }
     | { applied: false; duplicates: ({ key: string } & AppendResult)[] };
   appendDropReplica: { version: number; replicas: string[]; expiresInMs: number };
+  /** Canonical paths; also the answer to a retried rename that was already applied. */
+  rename: { src: string; dst: string };
 }
 
 export interface DatanodeReplies {

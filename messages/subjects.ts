@@ -29,6 +29,8 @@ export const NAMENODE_VERBS = [
   "appendLease",
   "appendCommit",
   "appendDropReplica",
+  // Renames (woods mv).
+  "rename",
 ] as const;
 export type NamenodeVerb = (typeof NAMENODE_VERBS)[number];
 
@@ -63,6 +65,8 @@ export const EVENT_KINDS = [
   "chunk.lease.granted",
   "chunk.lease.ended",
   "chunk.version.bumped",
+  // Renames.
+  "file.renamed",
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 

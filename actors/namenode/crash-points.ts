@@ -21,7 +21,7 @@ export const CRASH_POINTS = ["before-append", "after-puback", "after-reply"] as 
 export type CrashPoint = (typeof CRASH_POINTS)[number];
 
 /** Verbs whose requests mutate the namespace (append to the log). */
-export const MUTATION_VERBS = ["create", "commit", "complete", "abandon", "rm", "appendLocate", "appendChunks", "appendCommit", "appendDropReplica"] as const;
+export const MUTATION_VERBS = ["create", "commit", "complete", "abandon", "rm", "appendLocate", "appendChunks", "appendCommit", "appendDropReplica", "rename"] as const;
 export type MutationVerb = (typeof MUTATION_VERBS)[number];
 
 export interface CrashSpec {

@@ -28,7 +28,13 @@ export interface ChunkRecord {
 
 export interface FileRecord {
   readonly fileId: string;
-  readonly path: string;
+  /** Canonical path; changes only by a `rename` entry (so chunk records always name the current path). */
+  path: string;
+  /**
+   * The path this file was last renamed from: a rename retried after its reply was lost
+   * (SRC gone, DST this file) is answered as done. Derived from the log; snapshots do not keep it.
+   */
+  renamedFrom?: string;
   readonly replication: number;
   /** The writer's id from its create (lets a retried create be recognised). */
   readonly clientId?: string;
@@ -62,6 +68,8 @@ export interface DroppedChunk {
  */
 export interface CapturedFile {
   readonly file: FileRecord;
+  /** The path at the capture instant (a later rename changes `file.path`). */
+  readonly path: string;
   readonly state: FileRecord["state"];
   readonly sizeBytes: number;
   readonly mtimeMs: number;
@@ -268,7 +276,7 @@ export class Namespace {
    */
   capture(): { meta: NamespaceMeta; files: CapturedFile[]; leases: ChunkLease[]; keys: AppendedKey[] } {
     const files: CapturedFile[] = [];
-    for (const f of this.files.values()) files.push({ file: f, state: f.state, sizeBytes: f.sizeBytes, mtimeMs: f.mtimeMs, chunks: f.chunks.slice() });
+    for (const f of this.files.values()) files.push({ file: f, path: f.path, state: f.state, sizeBytes: f.sizeBytes, mtimeMs: f.mtimeMs, chunks: f.chunks.slice() });
     // Lease and key records are immutable (replaced, never changed): sharing them is a copy.
     return {
       meta: { epoch: this.epochValue, namenodeId: this.namenodeIdValue, applied: this.entriesApplied, leaseEpoch: this.leaseEpochValue },
@@ -448,6 +456,34 @@ export class Namespace {
     return { op: "complete", fileId: req.fileId, sizeBytes: req.sizeBytes, atMs: req.atMs };
   }
 
+  /**
+   * Validates moving the complete file at canonical `src` to canonical `dst`; returns the
+   * `rename` entry, or null when there is nothing to log: `src === dst`, or a retry of a rename
+   * that was applied (`src` is gone and the file at `dst` was renamed from it). Directories are
+   * not moved (IS_DIRECTORY): one entry per file keeps every rename atomic and O(1).
+   */
+  checkRename(req: { src: string; dst: string; atMs: number }): LogEntry | null {
+    const { src, dst } = req;
+    const f = this.files.get(src);
+    if (!f) {
+      if (this.isDirectory(src)) throw new WoodsError("IS_DIRECTORY", `${src} is a directory; mv moves one file at a time`);
+      const moved = this.files.get(dst);
+      if (moved && moved.state === "complete" && moved.renamedFrom === src) return null;
+      throw new WoodsError("NOT_FOUND", `${src} does not exist`);
+    }
+    if (f.state !== "complete") throw new WoodsError("NOT_FOUND", `${src} is still being written; it can be moved once complete`);
+    if (src === dst) return null;
+    const there = this.files.get(dst);
+    if (there) throw new WoodsError("EXISTS", there.state === "writing" ? `${dst} is being written by another client` : `${dst} already exists`);
+    if (this.isDirectory(dst)) {
+      throw new WoodsError("IS_DIRECTORY", `${dst} is a directory; name the new path in full, e.g. ${dst}/${baseName(src)}`);
+    }
+    for (const parent of parentsOf(dst)) {
+      if (this.files.has(parent)) throw new WoodsError("NOT_A_FILE", `${parent} is a file, so ${dst} cannot be created under it`);
+    }
+    return { op: "rename", fileId: f.fileId, src, dst, atMs: req.atMs };
+  }
+
   /** Validates removing canonical `path`; returns the `delete` entry. */
   checkRemove(path: string, atMs: number, reason?: string): LogEntry {
     const f = this.stat(path);
@@ -581,6 +617,23 @@ export class Namespace {
         f.sizeBytes += total;
         f.mtimeMs = entry.atMs;
         this.keys.add({ key: entry.key, fileId: f.fileId, offset: entry.offset, sizeBytes: total, atMs: entry.atMs });
+        return [];
+      }
+      case "rename": {
+        const f = this.byId.get(entry.fileId);
+        assert(f && f.path === entry.src && f.state === "complete", `rename of ${entry.src}, which is not complete file ${entry.fileId}`);
+        assert(!this.files.has(entry.dst) && !this.dirs.has(entry.dst), `rename of ${entry.src} onto existing ${entry.dst}`);
+        for (const parent of parentsOf(entry.dst)) assert(!this.files.has(parent), `rename of ${entry.src} under file ${parent}`);
+        // Leave the old place first, so a directory that only held this file is gone before the new links.
+        for (const dir of this.dirsOf(f.path)) dir.completeBelow--;
+        this.files.delete(f.path);
+        this.unlinkPath(f.path);
+        f.path = entry.dst;
+        f.renamedFrom = entry.src;
+        this.files.set(f.path, f);
+        this.linkPath(f.path);
+        for (const dir of this.dirsOf(f.path)) dir.completeBelow++;
+        // Chunks, append leases and append keys are keyed by id, not path: they move with the file.
         return [];
       }
       case "chunkVersion": {

@@ -234,7 +234,8 @@ function toTuple(c: CapturedFile): FileTuple {
   const f = c.file;
   const chunks: (ChunkTuple | null)[] = [];
   for (const ch of c.chunks) chunks.push(ch ? [ch.id, ch.version, ch.size, ch.checksum] : null);
-  return [f.fileId, f.path, f.replication, f.clientId ?? null, c.state === "complete" ? 1 : 0, c.sizeBytes, f.ctimeMs, c.mtimeMs, chunks];
+  // The captured path, not f.path: the file may have been renamed since the capture.
+  return [f.fileId, c.path, f.replication, f.clientId ?? null, c.state === "complete" ? 1 : 0, c.sizeBytes, f.ctimeMs, c.mtimeMs, chunks];
 }
 
 function fromTuple(t: unknown, part: number): RestoredFile {

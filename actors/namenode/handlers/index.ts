@@ -9,6 +9,7 @@ import { abandon, rm, removeFile } from "./remove.js";
 import { stat, ls } from "./read.js";
 import { ping, nodes, fsck } from "./cluster.js";
 import { heartbeat, report, announceNodeTransition } from "./datanode.js";
+import { rename } from "./rename.js";
 import { appendLocate, appendAllocate, appendChunks, appendLease, appendCommit, appendDropReplica } from "./append.js";
 
 export const handlers: { [V in NamenodeVerb]: VerbHandler<V> } = {
@@ -31,6 +32,7 @@ export const handlers: { [V in NamenodeVerb]: VerbHandler<V> } = {
   appendLease,
   appendCommit,
   appendDropReplica,
+  rename,
 };
 
 export { removeFile, announceNodeTransition };
