@@ -12,11 +12,16 @@ import { call } from "../rpc.js";
 import { chunkStream, type ByteSource } from "./chunker.js";
 import { passesDeadline, realSleep, retryDelayMs } from "./retry.js";
 import { storeChunk, type StoredChunk } from "./store-chunk.js";
-import type { ChunkWriter, ClientContext } from "./types.js";
+import type { ChunkWriter, ClientContext, ProgressListener } from "./types.js";
 
 export interface AppendOptions {
   /** Idempotency key (default: a fresh uuid). Reusing one returns the first append's result. */
   key?: string;
+  /**
+   * Called with the bytes stored so far: per chunk written in chunks mode, once at the end
+   * otherwise (a record in tail mode is one message). No total: the source's size is not known here.
+   */
+  onProgress?: ProgressListener;
 }
 
 export interface AppendResult {
@@ -47,13 +52,28 @@ function cachedTail(ctx: ClientContext): Map<string, TailLocation> {
   return m;
 }
 
+/**
+ * Forgets the cached tail location of `path` (after this client renamed or removed it), so the
+ * next append to that path asks the namenode rather than reaching the moved file's primary.
+ */
+export function forgetTail(ctx: ClientContext, path: string): void {
+  tailCache.get(ctx)?.delete(path);
+}
+
 /** Appends `source` to `remote`; NOT_FOUND when it does not exist. */
 export async function append(ctx: ClientContext, writeChunk: ChunkWriter, source: ByteSource, remote: string, opts: AppendOptions = {}): Promise<AppendResult> {
   const path = normalizePath(remote);
   const key = opts.key ?? randomUUID();
   const startedMs = ctx.nowMs();
   const tailMax = ctx.config.client.appendTailMaxBytes;
+  let reported = 0;
+  const progress = (bytes: number): void => {
+    reported += bytes;
+    opts.onProgress?.(reported);
+  };
   const done = (r: { offset: number; sizeBytes: number }, mode: AppendResult["mode"]): AppendResult => {
+    // Tail mode (and a key appended before) reports everything at once, at the end.
+    if (r.sizeBytes > reported) progress(r.sizeBytes - reported);
     const ms = ctx.nowMs() - startedMs;
     ctx.log.debug({ path, key, offset: r.offset, sizeBytes: r.sizeBytes, mode, ms }, `appended ${r.sizeBytes} bytes to ${path} at ${r.offset} (${mode})`);
     return { path, offset: r.offset, size: r.sizeBytes, mode, ms };
@@ -79,7 +99,7 @@ export async function append(ctx: ClientContext, writeChunk: ChunkWriter, source
       const st = await ctx.namenode("stat", { path });
       return done({ offset: st.size, sizeBytes: 0 }, "empty");
     }
-    return tail(ctx, writeChunk, path, key, data, done);
+    return tail(ctx, writeChunk, path, key, data, done, progress);
   }
   const rest: AsyncIterable<Buffer> = {
     [Symbol.asyncIterator]: () => it,
@@ -91,7 +111,7 @@ export async function append(ctx: ClientContext, writeChunk: ChunkWriter, source
   const loc = await ctx.namenode("appendLocate", { path, key, sizeBytes: Number.MAX_SAFE_INTEGER });
   if (loc.mode === "done") return done(loc, "done");
   if (loc.mode !== "chunks") throw new WoodsError("INTERNAL", `namenode answered ${loc.mode} for an append larger than ${tailMax} bytes`);
-  return done(await appendChunks(ctx, writeChunk, path, key, whole, loc), "chunks");
+  return done(await appendChunks(ctx, writeChunk, path, key, whole, loc, progress), "chunks");
 }
 
 /** Tail mode, falling back to chunks mode when the namenode or the primary says so. */
@@ -102,6 +122,7 @@ async function tail(
   key: string,
   data: Buffer,
   done: (r: { offset: number; sizeBytes: number }, mode: AppendResult["mode"]) => AppendResult,
+  progress: (bytes: number) => void,
 ): Promise<AppendResult> {
   const policy = ctx.retryPolicy;
   const sleep = ctx.retryOptions.sleep ?? realSleep;
@@ -115,7 +136,7 @@ async function tail(
     const cached = attempt === 1 ? cache.get(path) : undefined;
     const loc = cached ?? (await ctx.namenode("appendLocate", { path, key, sizeBytes: data.length, ...(full ? { full } : {}) }));
     if (loc.mode === "done") return done(loc, "done");
-    if (loc.mode === "chunks") return done(await appendChunks(ctx, writeChunk, path, key, [data], loc), "chunks");
+    if (loc.mode === "chunks") return done(await appendChunks(ctx, writeChunk, path, key, [data], loc, progress), "chunks");
     try {
       const r = await call<DatanodeReplies["append"]>(
         ctx.nc,
@@ -158,6 +179,7 @@ async function appendChunks(
   key: string,
   source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   loc: ChunksLocation,
+  progress: (bytes: number) => void = () => undefined,
 ): Promise<{ offset: number; sizeBytes: number }> {
   const minConfirmed = Math.min(ctx.config.client.minReplicasForCommit, loc.replication);
   const inflightMax = ctx.config.client.chunksInflightMax;
@@ -176,6 +198,7 @@ async function appendChunks(
     })
       .then((s) => {
         stored[i] = s;
+        progress(s.sizeBytes);
       })
       .catch((e) => {
         firstError ??= e;

@@ -25,8 +25,8 @@ import { connectNats, type NatsConnection } from "../connect.js";
 import { call } from "../rpc.js";
 import { inSpan, SpanKind } from "../telemetry.js";
 import type { ByteSource } from "./chunker.js";
-import { append, type AppendOptions, type AppendResult } from "./append.js";
-import { get, type GetResult } from "./get.js";
+import { append, forgetTail, type AppendOptions, type AppendResult } from "./append.js";
+import { get, type GetOptions, type GetResult } from "./get.js";
 import { put, type PutOptions, type PutResult } from "./put.js";
 import { withRetry, type RetryOptions, type RetryPolicy } from "./retry.js";
 import type { ChunkWriter, ClientContext, NamenodeCall } from "./types.js";
@@ -121,9 +121,9 @@ export class WoodsClient {
   }
 
   /** Writes the bytes of `remote` to `sink` in order (the sink is not ended). */
-  get(remote: string, sink: Writable): Promise<GetResult> {
+  get(remote: string, sink: Writable, opts: GetOptions = {}): Promise<GetResult> {
     return inSpan("woods.get", { "woods.path": remote }, async (span) => {
-      const r = await get(this.ctx, remote, sink);
+      const r = await get(this.ctx, remote, sink, opts);
       span.setAttribute("woods.bytes", r.size);
       return r;
     }, { kind: SpanKind.CLIENT });
@@ -132,7 +132,20 @@ export class WoodsClient {
   /** Deletes a file; its chunks are reclaimed on the datanodes later. */
   async rm(remote: string): Promise<{ path: string }> {
     const path = normalizePath(remote);
+    forgetTail(this.ctx, path);
     return this.namenodeCall("rm", { path });
+  }
+
+  /**
+   * Moves the complete file `src` to `dst` (which must not exist) in one step. Errors: NOT_FOUND
+   * (no such file, or still being written), EXISTS, IS_DIRECTORY (directories are not moved),
+   * NOT_A_FILE (a parent of `dst` is a file). Safe to retry: an applied rename answers the same.
+   */
+  async rename(src: string, dst: string): Promise<{ src: string; dst: string }> {
+    const from = normalizePath(src);
+    const to = normalizePath(dst);
+    forgetTail(this.ctx, from);
+    return this.namenodeCall("rename", { src: from, dst: to });
   }
 
   /** Children of a directory (default `/`). */

@@ -13,9 +13,14 @@ import type { Writable } from "node:stream";
 import { crc32 } from "node:zlib";
 import { WoodsError, chunkChecksum, normalizePath, toWoodsError, type ChunkInfo, type DatanodeReplies } from "../../messages/index.js";
 import { call } from "../rpc.js";
-import type { ClientContext } from "./types.js";
+import type { ClientContext, ProgressListener } from "./types.js";
 
 type ReaderContext = Pick<ClientContext, "nc" | "subj" | "config" | "log" | "namenode" | "nowMs">;
+
+export interface GetOptions {
+  /** Called as bytes reach the sink (in pieces of at most `frameSizeBytes`), with the file's size as the total. */
+  onProgress?: ProgressListener;
+}
 
 export interface GetResult {
   size: number;
@@ -156,7 +161,7 @@ export async function readChunk(ctx: ReaderContext, chunk: ChunkInfo, frameSizeB
 }
 
 /** Fetches `remote` into `sink` in order, honouring backpressure. Does not end the sink. */
-export async function get(ctx: ReaderContext, remote: string, sink: Writable): Promise<GetResult> {
+export async function get(ctx: ReaderContext, remote: string, sink: Writable, opts: GetOptions = {}): Promise<GetResult> {
   const path = normalizePath(remote);
   const startedMs = ctx.nowMs();
   const st = await ctx.namenode("stat", { path });
@@ -176,8 +181,18 @@ export async function get(ctx: ReaderContext, remote: string, sink: Writable): P
   for (let k = 0; k < chunks.length; k++) {
     const data = await nextRead!;
     nextRead = k + 1 < chunks.length ? fetch(k + 1) : null;
-    await writeWithBackpressure(sink, data);
-    size += data.length;
+    if (opts.onProgress) {
+      // In frame-sized pieces, so progress moves smoothly rather than a chunk at a time.
+      for (let at = 0; at < data.length; at += frameSizeBytes) {
+        const piece = data.subarray(at, Math.min(at + frameSizeBytes, data.length));
+        await writeWithBackpressure(sink, piece);
+        size += piece.length;
+        opts.onProgress(size, st.size);
+      }
+    } else {
+      await writeWithBackpressure(sink, data);
+      size += data.length;
+    }
   }
   if (size !== st.size) throw new WoodsError("INTERNAL", `${path}: chunks add up to ${size} bytes but the file is ${st.size} bytes`);
   const ms = ctx.nowMs() - startedMs;

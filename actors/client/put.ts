@@ -7,10 +7,12 @@ import { randomUUID } from "node:crypto";
 import { normalizePath } from "../../messages/index.js";
 import { chunkStream, type ByteSource } from "./chunker.js";
 import { storeChunk } from "./store-chunk.js";
-import type { ChunkWriter, ClientContext } from "./types.js";
+import type { ChunkWriter, ClientContext, ProgressListener } from "./types.js";
 
 export interface PutOptions {
   replication?: number;
+  /** Called after each chunk is committed with the bytes committed so far (no total: the source's size is not known here). */
+  onProgress?: ProgressListener;
 }
 
 export interface PutResult {
@@ -43,6 +45,7 @@ export async function put(ctx: ClientContext, writeChunk: ChunkWriter, source: B
   let firstError: unknown = null;
   let chunkCount = 0;
   let sizeBytes = 0;
+  let committedBytes = 0;
 
   const writeOne = async (index: number, data: Uint8Array): Promise<void> => {
     const stored = await storeChunk(ctx, writeChunk, {
@@ -63,6 +66,8 @@ export async function put(ctx: ClientContext, writeChunk: ChunkWriter, source: B
       replicas: stored.replicas,
     });
     log.debug({ path, index, chunkId: stored.chunkId, replicas: stored.replicas }, `chunk ${index} of ${path} committed on ${stored.replicas.join(", ")}`);
+    committedBytes += stored.sizeBytes;
+    opts.onProgress?.(committedBytes);
   };
 
   const track = (index: number, data: Uint8Array) => {

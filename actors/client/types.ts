@@ -5,6 +5,13 @@ import type { WoodsConfig } from "../../config/index.js";
 import type { NamenodeReplies, NamenodeRequest, NamenodeVerb, Subjects, WoodsError } from "../../messages/index.js";
 import type { RetryOptions, RetryPolicy } from "./retry.js";
 
+/**
+ * Told how many bytes of a put, get or append are done so far (stored and committed for put,
+ * stored for append, delivered to the sink for get) and the total when known. Called with a
+ * growing `bytesDone`; the last call of a successful transfer has `bytesDone` = its size.
+ */
+export type ProgressListener = (bytesDone: number, totalBytes?: number) => void;
+
 /** One chunk to store on its allocated replicas. */
 export interface ChunkWriteRequest {
   chunkId: string;
