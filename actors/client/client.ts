@@ -5,7 +5,7 @@
  */
 import type { Readable, Writable } from "node:stream";
 import { pino, type Logger } from "pino";
-import type { WoodsConfig } from "../../config/index.js";
+import { CLIENT_RELOADABLE, applyChanges, planReload, type ConfigChange, type WoodsConfig } from "../../config/index.js";
 import {
   decode,
   normalizePath,
@@ -22,6 +22,7 @@ import {
   type DatanodeReplies,
 } from "../../messages/index.js";
 import { connectNats, type NatsConnection } from "../connect.js";
+import { logFormat, prettyDestination } from "../logger.js";
 import { call } from "../rpc.js";
 import { inSpan, SpanKind } from "../telemetry.js";
 import type { ByteSource } from "./chunker.js";
@@ -32,6 +33,7 @@ import { withRetry, type RetryOptions, type RetryPolicy } from "./retry.js";
 import type { ChunkWriter, ClientContext, NamenodeCall } from "./types.js";
 import { writeChunkDirect } from "./writer-direct.js";
 import { stagedWriter } from "./writer-staged.js";
+import { clientMetrics, type ClientMetrics } from "./metrics.js";
 
 export interface ClientOptions {
   /** Connection name shown by the server (default `woods-client`). */
@@ -40,6 +42,13 @@ export interface ClientOptions {
   logger?: Logger;
   /** Injected sleep/rng/clock for the retry policy (tests). */
   retry?: Pick<RetryOptions, "sleep" | "rng" | "nowMs">;
+}
+
+/** pino on stderr (stdout may be carrying file bytes): JSON, or readable lines when stderr is a terminal (`logFormat`). */
+function clientLogger(level: string, name: string): Logger {
+  const options = { level, base: { actor: "client", name } };
+  if (logFormat(!!process.stderr.isTTY) === "pretty") return pino(options, prettyDestination(process.stderr));
+  return pino(options, pino.destination({ dest: 2, sync: true }));
 }
 
 export interface EventSubscription {
@@ -52,6 +61,7 @@ export class WoodsClient {
   private readonly nc: NatsConnection;
   private readonly ctx: ClientContext;
   private readonly writer: ChunkWriter;
+  private readonly metrics: ClientMetrics = clientMetrics();
 
   private constructor(nc: NatsConnection, config: WoodsConfig, log: Logger, retryOptions: Pick<RetryOptions, "sleep" | "rng" | "nowMs">) {
     this.nc = nc;
@@ -66,7 +76,7 @@ export class WoodsClient {
   /** Connects to NATS (failing fast, not reconnecting forever) and returns a client. */
   static async connect(config: WoodsConfig, opts: ClientOptions = {}): Promise<WoodsClient> {
     const name = opts.name ?? "woods-client";
-    const log = opts.logger ?? pino({ level: config.log.level, base: { actor: "client", name } }, pino.destination({ dest: 2, sync: true }));
+    const log = opts.logger ?? clientLogger(config.log.level, name);
     const nc = await connectNats({
       url: config.nats.url,
       name,
@@ -101,10 +111,23 @@ export class WoodsClient {
     });
   }
 
+  /**
+   * Takes the reloadable client keys (`client.retry.*`) from `next`, e.g. a config file loaded
+   * again by a long-running program; operations that start afterwards use them. Returns what
+   * changed; other differences are ignored (they need a new client).
+   */
+  reconfigure(next: WoodsConfig): ConfigChange[] {
+    const { apply } = planReload(this.config, next, CLIENT_RELOADABLE);
+    // In place: ctx.retryPolicy is this very object, read at the start of every operation.
+    applyChanges(this.config, apply);
+    return apply;
+  }
+
   /** Stores a stream (file, stdin, any async iterable of bytes) at `remote`; EXISTS if taken. */
   put(source: ByteSource | Readable, remote: string, opts: PutOptions = {}): Promise<PutResult> {
     return inSpan("woods.put", { "woods.path": remote }, async (span) => {
       const r = await put(this.ctx, this.writer, source as ByteSource, remote, opts);
+      this.metrics.put.add(r.size);
       span.setAttributes({ "woods.bytes": r.size, "woods.chunks": r.chunks });
       return r;
     }, { kind: SpanKind.CLIENT });
@@ -115,6 +138,7 @@ export class WoodsClient {
     const src = source instanceof Uint8Array ? [source] : source;
     return inSpan("woods.append", { "woods.path": remote }, async (span) => {
       const r = await append(this.ctx, this.writer, src as ByteSource, remote, opts);
+      this.metrics.append.add(r.size);
       span.setAttributes({ "woods.bytes": r.size, "woods.offset": r.offset, "woods.append.mode": r.mode });
       return r;
     }, { kind: SpanKind.CLIENT });
@@ -124,6 +148,7 @@ export class WoodsClient {
   get(remote: string, sink: Writable, opts: GetOptions = {}): Promise<GetResult> {
     return inSpan("woods.get", { "woods.path": remote }, async (span) => {
       const r = await get(this.ctx, remote, sink, opts);
+      this.metrics.get.add(r.size);
       span.setAttribute("woods.bytes", r.size);
       return r;
     }, { kind: SpanKind.CLIENT });
