@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { resolve as resolvePath } from "node:path";
 import { parse as parseYaml } from "yaml";
 import { configSchema, type WoodsConfig } from "./schema.js";
 
@@ -72,14 +73,65 @@ function parseEnvValue(raw: string): unknown {
 
 export class ConfigError extends Error {}
 
+/** How a config was loaded: enough to load it again the same way (hot reload). */
+export interface ConfigSource {
+  /** The YAML file (absolute), if any. */
+  file?: string;
+  /** The environment it was loaded with (a copy). */
+  env: NodeJS.ProcessEnv;
+  /** The flags' values. */
+  overrides?: Tree;
+}
+
+/** Where each config object returned by loadConfig came from (looked up by `configSource`). */
+const sources = new WeakMap<object, ConfigSource>();
+
+/** How `config` was loaded, when it came from loadConfig (undefined for hand-made objects). */
+export function configSource(config: WoodsConfig): ConfigSource | undefined {
+  const s = sources.get(config);
+  return s && { ...s, env: { ...s.env } };
+}
+
+/** Most problems named in one ConfigError (the rest are counted). */
+const ISSUES_NAMED_MAX = 5;
+
+/** Keys holding a byte count also take sizes like `64MiB`. */
+function isSizeKey(key: string): boolean {
+  return /Bytes$|BytesPerSecond$/.test(key);
+}
+
+/** Turns size strings under byte-count keys into numbers; leaves anything unparsable for the schema to name. */
+function parseSizes(tree: Tree): void {
+  for (const [k, v] of Object.entries(tree)) {
+    if (v && typeof v === "object" && !Array.isArray(v)) parseSizes(v as Tree);
+    else if (typeof v === "string" && isSizeKey(k)) {
+      try {
+        tree[k] = parseSize(v);
+      } catch {
+        /* reported by the schema, with the key */
+      }
+    }
+  }
+}
+
+function has(tree: Tree | undefined, path: readonly PropertyKey[]): boolean {
+  let cur: unknown = tree;
+  for (const k of path) {
+    if (!cur || typeof cur !== "object" || !Object.hasOwn(cur, k as string)) return false;
+    cur = (cur as Tree)[k as string];
+  }
+  return true;
+}
+
 /**
  * Effective config: defaults ← YAML file ← environment ← overrides (flags).
- * Throws ConfigError naming the key and the bad value.
+ * Throws ConfigError naming each bad key, its value and where the value came from.
  */
 export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; overrides?: Tree } = {}): WoodsConfig {
   const env = options.env ?? process.env;
   const tree = loadDefaults();
-  const file = options.file ?? env.WOODS_CONFIG;
+  const file = options.file ?? (env.WOODS_CONFIG || undefined);
+  let fromFile: Tree | undefined;
   if (file) {
     let parsed: unknown;
     try {
@@ -89,28 +141,68 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; ov
     }
     if (parsed !== null && parsed !== undefined) {
       if (typeof parsed !== "object" || Array.isArray(parsed)) throw new ConfigError(`config file ${file} is not a YAML mapping`);
-      merge(tree, parsed as Tree, "");
+      fromFile = parsed as Tree;
+      merge(tree, structuredClone(fromFile), "");
     }
   }
+  const envNameOf = new Map<string, string>();
   for (const [name, path] of envNames()) {
+    envNameOf.set(path.join("."), name);
     const raw = env[name];
     if (raw !== undefined && raw !== "") setPath(tree, path, parseEnvValue(raw));
   }
   if (env.WOODS_NATS) setPath(tree, ["nats", "url"], env.WOODS_NATS);
-  if (options.overrides) merge(tree, options.overrides, "");
+  if (options.overrides) merge(tree, structuredClone(options.overrides), "");
+  parseSizes(tree);
   const result = configSchema.safeParse(tree);
   if (!result.success) {
-    const issue = result.error.issues[0];
-    const key = issue.path.join(".");
-    let value: unknown = tree;
-    for (const k of issue.path) value = (value as Tree | undefined)?.[k as string];
-    throw new ConfigError(`config key ${key || "(root)"}=${JSON.stringify(value)} is invalid: ${issue.message}`);
+    // Where a bad value came from, so the operator knows what to fix.
+    const origin = (path: readonly PropertyKey[]): string => {
+      const key = path.join(".");
+      if (has(options.overrides, path)) return "a command-line flag";
+      if (key === "nats.url" && env.WOODS_NATS) return "$WOODS_NATS";
+      const name = envNameOf.get(key);
+      if (name && env[name] !== undefined && env[name] !== "") return `$${name}`;
+      if (has(fromFile, path)) return file!;
+      return "the defaults";
+    };
+    const problems: string[] = [];
+    for (const issue of result.error.issues) {
+      if (issue.code === "unrecognized_keys") {
+        for (const k of issue.keys) {
+          const path = [...issue.path, k];
+          let value: unknown = tree;
+          for (const p of path) value = (value as Tree | undefined)?.[p as string];
+          problems.push(`config key ${path.join(".")}=${short(value)} (from ${origin(path)}) is not a known key`);
+        }
+        continue;
+      }
+      const key = issue.path.join(".");
+      let value: unknown = tree;
+      for (const k of issue.path) value = (value as Tree | undefined)?.[k as string];
+      const last = String(issue.path[issue.path.length - 1] ?? "");
+      const why = typeof value === "string" && isSizeKey(last) ? "not a size (e.g. 64MiB, 1MiB or plain bytes)" : issue.message;
+      problems.push(`config key ${key || "(root)"}=${short(value)} (from ${origin(issue.path)}) is invalid: ${why}`);
+    }
+    const more = problems.length > ISSUES_NAMED_MAX ? `; and ${problems.length - ISSUES_NAMED_MAX} more` : "";
+    throw new ConfigError(problems.slice(0, ISSUES_NAMED_MAX).join("; ") + more);
   }
   if (result.data.frameSizeBytes > result.data.chunkSizeBytes) {
     // A frame larger than a chunk is harmless but wasteful; clamp rather than fail.
     result.data.frameSizeBytes = result.data.chunkSizeBytes;
   }
+  sources.set(result.data, {
+    ...(file ? { file: resolvePath(file) } : {}),
+    env: { ...env },
+    ...(options.overrides ? { overrides: structuredClone(options.overrides) } : {}),
+  });
   return result.data;
+}
+
+/** A value for an error message: JSON, cut to a readable length. */
+function short(value: unknown): string {
+  const s = JSON.stringify(value) ?? String(value);
+  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 }
 
 /** Parses sizes like `64MiB`, `1MiB`, `512KiB`, `1GiB`, `8MB` or plain bytes. */

@@ -34,9 +34,23 @@ export class Placement {
   private cursor = 0;
 
   constructor(
-    readonly policy: PlacementPolicy,
-    private readonly rng: Rng,
+    private currentPolicy: PlacementPolicy,
+    private rng: Rng,
   ) {}
+
+  get policy(): PlacementPolicy {
+    return this.currentPolicy;
+  }
+
+  /**
+   * Switches policy (a config reload); chunks already placed stay where they are. A new `rng`
+   * re-seeds the random policy. Round-robin keeps its cursor, so a switch away and back goes on
+   * where it left off.
+   */
+  reconfigure(policy: PlacementPolicy, rng?: Rng): void {
+    this.currentPolicy = policy;
+    if (rng) this.rng = rng;
+  }
 
   /**
    * Picks up to `replication` distinct live, non-full nodes not in `exclude`.
@@ -54,7 +68,7 @@ export class Placement {
       );
     }
     const n = Math.min(replication, eligible.length);
-    switch (this.policy) {
+    switch (this.currentPolicy) {
       case "free-space":
         return [...eligible]
           .sort((a, b) => b.availableBytes - a.availableBytes || a.load - b.load || a.activeWrites - b.activeWrites || cmp(a.id, b.id))

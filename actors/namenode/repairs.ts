@@ -61,6 +61,21 @@ export class Repairs {
     this.send({ type: "TICK", view });
   }
 
+  /** Takes the repair limits from the config again (after a reload); the next tick plans within them. */
+  reconfigure(): void {
+    this.send({ type: "LIMITS", limits: watchdogLimits(this.ctx.config.namenode) });
+  }
+
+  /** The watchdog's counts for metrics: chunk health of the last tick, chunks waiting for a repair, repairs running. */
+  stats(): { underReplicated: number; overReplicated: number; corrupt: number; missing: number; queued: number; inflight: number } {
+    const snap = this.actor.getSnapshot();
+    const running = new Set<string>();
+    for (const r of snap.context.repairs.values()) running.add(r.chunkId);
+    let queued = 0;
+    for (const id of snap.context.chunks.keys()) if (!running.has(id)) queued++;
+    return { ...snap.context.stats, queued, inflight: snap.context.repairs.size };
+  }
+
   /** Stops feeding the machine; outcomes arriving later are ignored. */
   stop(): void {
     this.stopped = true;

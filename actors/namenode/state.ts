@@ -66,8 +66,14 @@ export class NamenodeState {
     this.ns = opts.ns ?? new Namespace();
     this.registry = new Registry(
       {
-        deadAfterMs: nn.deadAfterMs,
-        fullReserveBytes: nn.fullReserveBytes,
+        // Read at each use: a config reload (namenode.deadAfterMs, namenode.fullReserveBytes)
+        // writes the new values into the config object, and the next tick or heartbeat uses them.
+        get deadAfterMs() {
+          return nn.deadAfterMs;
+        },
+        get fullReserveBytes() {
+          return nn.fullReserveBytes;
+        },
         orphanGraceUntilMs: opts.startedAtMs + nn.orphanGraceMs,
         commandsPerHeartbeatMax: HEARTBEAT_COMMANDS_MAX,
         // Allocations are not logged, so after a restart an unknown replica may be a chunk a writer

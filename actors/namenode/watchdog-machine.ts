@@ -28,7 +28,8 @@ export const watchdogMachine = setup({
     noteSafeMode: assign(({ context, event }) => (event.type === "TICK" ? safeModeTick(context, event.view) : context)),
     leaveSafeMode: assign(({ context, event }) => (event.type === "TICK" ? leaveSafeMode(context, event.view) : context)),
     plan: assign(({ context, event }) => (event.type === "TICK" ? planTick(context, event.view) : context)),
-    outcome: assign(({ context, event }) => (event.type === "TICK" ? context : onRepairOutcome(context, event))),
+    outcome: assign(({ context, event }) => (event.type === "TICK" || event.type === "LIMITS" ? context : onRepairOutcome(context, event))),
+    setLimits: assign(({ context, event }) => (event.type === "LIMITS" ? { ...context, limits: { ...event.limits } } : context)),
   },
 }).createMachine({
   id: "watchdog",
@@ -39,6 +40,8 @@ export const watchdogMachine = setup({
     REPAIR_SUCCEEDED: { actions: ["clearOutbox", "outcome"] },
     REPAIR_FAILED: { actions: ["clearOutbox", "outcome"] },
     REPAIR_TIMED_OUT: { actions: ["clearOutbox", "outcome"] },
+    // A config reload; safe mode keeps counting with the new fraction and timers too.
+    LIMITS: { actions: ["clearOutbox", "setLimits"] },
   },
   states: {
     safeMode: {

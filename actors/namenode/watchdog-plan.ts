@@ -158,7 +158,7 @@ function countStats(view: ClusterView): WatchdogStats {
 // ---- repair outcomes ----
 
 /** Applies the outcome of a repair. Outcomes of repairs no longer tracked (timed out already) are ignored. */
-export function onRepairOutcome(ctx: WatchdogContext, event: Exclude<WatchdogEvent, { type: "TICK" }>): WatchdogContext {
+export function onRepairOutcome(ctx: WatchdogContext, event: Exclude<WatchdogEvent, { type: "TICK" } | { type: "LIMITS" }>): WatchdogContext {
   const r = ctx.repairs.get(event.repairId);
   if (!r) return { ...ctx, outbox: [] };
   const next = fork(ctx);

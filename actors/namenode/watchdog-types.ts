@@ -76,7 +76,9 @@ export type WatchdogEvent =
   /** The source refused or failed (error reply, unreachable). */
   | { type: "REPAIR_FAILED"; repairId: string; code: string; message: string; nowMs: number }
   /** The source did not answer within `repairTimeoutMs`. */
-  | { type: "REPAIR_TIMED_OUT"; repairId: string; nowMs: number };
+  | { type: "REPAIR_TIMED_OUT"; repairId: string; nowMs: number }
+  /** New limits (a config reload): repairs running keep going, the next tick plans within the new ones. */
+  | { type: "LIMITS"; limits: WatchdogLimits };
 
 /** A repair the watchdog ordered and is waiting for. */
 export interface Repair {
