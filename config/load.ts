@@ -173,7 +173,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; ov
           const path = [...issue.path, k];
           let value: unknown = tree;
           for (const p of path) value = (value as Tree | undefined)?.[p as string];
-          problems.push(`config key ${path.join(".")}=${short(value)} (from ${origin(path)}) is not a known key`);
+          problems.push(`config key ${path.join(".")}=${short(value)} is not a known key (from ${origin(path)})`);
         }
         continue;
       }
@@ -182,7 +182,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; ov
       for (const k of issue.path) value = (value as Tree | undefined)?.[k as string];
       const last = String(issue.path[issue.path.length - 1] ?? "");
       const why = typeof value === "string" && isSizeKey(last) ? "not a size (e.g. 64MiB, 1MiB or plain bytes)" : issue.message;
-      problems.push(`config key ${key || "(root)"}=${short(value)} (from ${origin(issue.path)}) is invalid: ${why}`);
+      problems.push(`config key ${key || "(root)"}=${short(value)} is invalid: ${why} (from ${origin(issue.path)})`);
     }
     const more = problems.length > ISSUES_NAMED_MAX ? `; and ${problems.length - ISSUES_NAMED_MAX} more` : "";
     throw new ConfigError(problems.slice(0, ISSUES_NAMED_MAX).join("; ") + more);
