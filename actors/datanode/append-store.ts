@@ -127,7 +127,9 @@ export class AppendStore {
     if (!Number.isSafeInteger(a.epoch) || a.epoch < 1) throw new WoodsError("BAD_REQUEST", `epoch ${a.epoch} must be a positive integer`);
     if (!Number.isSafeInteger(a.offset) || a.offset < 0) throw new WoodsError("BAD_REQUEST", `offset ${a.offset} must be a non-negative integer`);
     if (!Number.isInteger(a.crcBefore) || a.crcBefore < 0 || a.crcBefore > 0xffff_ffff) throw new WoodsError("BAD_REQUEST", "crcBefore must be a uint32");
-    return this.store.locks.exclusive(a.chunkId, () => this.appendLocked(a));
+    const r = await this.store.locks.exclusive(a.chunkId, () => this.appendLocked(a));
+    this.store.noteBytes("append", a.data.length);
+    return r;
   }
 
   /** The highest lease epoch seen for `chunkId` (0 when none), whose copy is in data dir `dir`. */

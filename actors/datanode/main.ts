@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { setSha256Backend } from "@nats-io/obj";
 import { subjects } from "../../messages/index.js";
-import type { WoodsConfig } from "../../config/index.js";
+import { DATANODE_RELOADABLE, type ConfigSource, type WoodsConfig } from "../../config/index.js";
 import { createLogger } from "../logger.js";
 import { connectNats } from "../connect.js";
 import { publishEvent } from "../events.js";
@@ -25,15 +25,31 @@ import { AppendPrimary } from "./append-primary.js";
 import { applyAppend } from "./handlers/append-apply.js";
 import { call } from "../rpc.js";
 import { WoodsError } from "../../messages/index.js";
+import { reloadSetup, startConfigReload } from "../config-reload.js";
+import { datanodeMetrics } from "./metrics.js";
 
 export interface DatanodeHandle {
   stop(): Promise<void>;
 }
 
+export interface DatanodeOptions {
+  id: string;
+  dirs: string[];
+  config: WoodsConfig;
+  /**
+   * The config file to watch for hot reload and how to load it again (default: how `config`
+   * was loaded, see configSource; nothing is watched without a file). `false`: no reload.
+   */
+  configSource?: ConfigSource | false;
+}
+
 /** Runs datanode `id` on `dirs` until stop(); rejects only if no data dir is usable. */
-export async function runDatanode(opts: { id: string; dirs: string[]; config: WoodsConfig }): Promise<DatanodeHandle> {
-  const { id, dirs, config } = opts;
+export async function runDatanode(opts: DatanodeOptions): Promise<DatanodeHandle> {
+  const { id, dirs } = opts;
+  // With a file to watch the datanode runs on its own copy: a reload writes into it.
+  const { config, source: reloadSource } = reloadSetup(opts.config, opts.configSource);
   const log = createLogger("datanode", id, config.log.level);
+  const metrics = datanodeMetrics(id);
   // Object Store's default pure-JS SHA-256 is several times slower than node:crypto (FACTS.md).
   setSha256Backend("native");
   const subj = subjects(config.prefix);
@@ -51,6 +67,7 @@ export async function runDatanode(opts: { id: string; dirs: string[]; config: Wo
     onDirFailed: (dir, reason, lost) => {
       if (ctxRef) announceDirFailed(ctxRef, dir, reason, lost);
     },
+    onBytes: (io, n) => metrics.bytes(io, n),
   });
   await store.init();
   const held = await store.scan();
@@ -132,8 +149,22 @@ export async function runDatanode(opts: { id: string; dirs: string[]; config: Wo
     intervalMs: config.datanode.scrubIntervalMs,
     maxSliceBytes: config.frameSizeBytes,
     blockSizeBytes: config.datanode.blockSizeBytes,
+    onBytes: (n) => metrics.scrubbed(n),
   });
   scrubber.start();
+  metrics.observe({ id, chunkCount: () => store.chunkCount, usage: () => store.usage(), activeWrites: () => writes.size });
+  const reload = startConfigReload({
+    config,
+    source: reloadSource ?? false,
+    log,
+    who: `datanode ${id}`,
+    reloadable: DATANODE_RELOADABLE,
+    // Keys only the namenode and clients use (the datanode reads client.requestTimeoutMs, minReplicasForCommit and writeWindowFrames).
+    ignored: ["namenode", "writePath", "replication", "client.retry", "client.chunksInflightMax", "client.frameAckTimeoutMs", "client.readInflightMax", "client.appendTailMaxBytes"],
+    onApplied: (changes) => {
+      if (changes.some((c) => c.key.startsWith("datanode.scrub"))) scrubber.reconfigure(config.datanode.scrubBytesPerSecond, config.datanode.scrubIntervalMs);
+    },
+  });
   const dirChecker = new DirChecker({ store, intervalMs: config.datanode.dirCheckIntervalMs, log });
   dirChecker.start();
 
@@ -155,6 +186,8 @@ export async function runDatanode(opts: { id: string; dirs: string[]; config: Wo
     stop() {
       stopping ??= (async () => {
         heartbeat.stop();
+        reload?.stop();
+        metrics.stop();
         service.stop();
         for (const s of subs) s.unsubscribe();
         await Promise.all([scrubber.stop(), dirChecker.stop(), primary.stop()]);

@@ -96,7 +96,12 @@ export interface StoreOptions {
   onCorrupt?: (chunk: StoredChunk, reason: string) => void;
   /** Called when a data dir is marked failed; `lost` are the replicas (good or corrupt) that were in it. */
   onDirFailed?: (dir: string, reason: string, lost: { chunkId: string; version: number }[]) => void;
+  /** Called with the bytes of every chunk write (frames, ingest), append and served read (metrics). */
+  onBytes?: (io: ByteIo, bytes: number) => void;
 }
+
+/** What moved bytes, for the byte counters: chunk data written, appended in place, or read for a client. */
+export type ByteIo = "write" | "append" | "read";
 
 /** The system error code (`EIO`, `ENOENT`…) behind an error, looking through WoodsError causes. */
 export function systemErrorCode(e: unknown): string | undefined {
@@ -170,6 +175,11 @@ export class ChunkStore {
     this.opts = opts;
     this.log = opts.log;
     this.dirs = opts.dirs.map((path) => ({ path, failed: false, reservedBytes: 0 }));
+  }
+
+  /** Counts bytes moved (see StoreOptions.onBytes); append-store reports its appends here. */
+  noteBytes(io: ByteIo, bytes: number): void {
+    this.opts.onBytes?.(io, bytes);
   }
 
   /** Creates `chunks/`, `tmp/` and `corrupt/` in every data dir; a dir that cannot be created is marked failed. */
@@ -560,6 +570,7 @@ export class ChunkStore {
           await readFully(fh, table, c.sizeBytes + cover.firstBlock * BLOCK_CRC_BYTES);
           const bad = firstBadBlock(span, table, cover.firstBlock, blockSize);
           if (bad >= 0) throw new WoodsError("CHECKSUM", `chunk ${chunkId} v${c.version} block ${bad} does not match its CRC`);
+          this.opts.onBytes?.("read", len);
           return { data: span.subarray(offset - cover.start, offset - cover.start + len), sizeBytes: c.sizeBytes };
         } finally {
           await fh.close();
@@ -904,6 +915,7 @@ class FileChunkWriter implements ChunkWriter {
       }
       this.crcs.update(bytes);
       this.offset += bytes.length;
+      this.store.noteBytes("write", bytes.length);
     } finally {
       this.busy = false;
     }

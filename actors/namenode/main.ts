@@ -1,7 +1,7 @@
 /** Starts the namenode: connect, replay the metadata log, write a new epoch, then serve. */
 import { randomUUID } from "node:crypto";
 import { subjects, WoodsError, type LogEntry } from "../../messages/index.js";
-import type { WoodsConfig } from "../../config/index.js";
+import { NAMENODE_RELOADABLE, type ConfigSource, type WoodsConfig } from "../../config/index.js";
 import { writeSync } from "node:fs";
 import {
   ensureMetaStream,
@@ -25,6 +25,11 @@ import { registerService, SERVICE_NAMES } from "../services.js";
 import { Repairs } from "./repairs.js";
 import { CrashTrigger, parseCrashSpec, type CrashPoint } from "./crash-points.js";
 import { Checkpointer, loadNewestSnapshot, type SnapshotResult, type SkippedSnapshot } from "./checkpoints.js";
+import { reloadSetup, startConfigReload } from "../config-reload.js";
+import { registerNamenodeMetrics } from "./metrics.js";
+
+/** Config keys that change repair limits (sent to the watchdog on a reload). */
+const REPAIR_LIMIT_KEYS = new Set(["namenode.repairInflightMax", "namenode.repairInflightPerNodeMax", "namenode.repairAttemptsMax", "namenode.repairTimeoutMs"]);
 
 /** Pause between metadata log publish attempts: long enough for a JetStream leader change to progress. */
 const LOG_RETRY_DELAY_FRACTION = 0.2;
@@ -43,6 +48,11 @@ export interface NamenodeOptions {
   crashSpec?: string;
   /** What a crash point does (tests); default: SIGKILL this process. */
   onCrash?: (point: CrashPoint, verb: string) => void;
+  /**
+   * The config file to watch for hot reload and how to load it again (default: how `config`
+   * was loaded, see configSource; nothing is watched without a file). `false`: no reload.
+   */
+  configSource?: ConfigSource | false;
 }
 
 /** How this start rebuilt the namespace (tests and diagnostics). */
@@ -73,7 +83,8 @@ export interface NamenodeHandle {
 
 /** Runs a namenode until `stop()`; resolves once it serves requests. */
 export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle> {
-  const { config } = opts;
+  // With a file to watch the namenode runs on its own copy: a reload writes into it.
+  const { config, source: reloadSource } = reloadSetup(opts.config, opts.configSource);
   const clock = opts.clock ?? Date.now;
   const id = config.namenode.id;
   const log = createLogger("namenode", id, config.log.level);
@@ -168,6 +179,8 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
     });
 
     const epoch = state.ns.epoch + 1;
+    // Entries handed to the appender by this run (the metadata log lag is this minus those acknowledged).
+    let appendedEntries = 0;
     const ctx: NamenodeContext = {
       config,
       log,
@@ -182,6 +195,7 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
         if (stopped) return Promise.reject(new WoodsError("UNAVAILABLE", "the namenode is stopping"));
         state.apply(entry, true);
         hooks?.beforeAppend?.();
+        appendedEntries++;
         return appender.append(entry);
       },
       sync: () => appender.sync(),
@@ -216,6 +230,31 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
     });
 
     const repairs = new Repairs(nc, subj, ctx);
+    const metrics = registerNamenodeMetrics({
+      state,
+      watchdog: () => repairs.stats(),
+      logSeq: () => appender.lastSeq,
+      logLag: () => Math.max(0, appendedEntries - appender.stats.entries),
+    });
+    const reload = startConfigReload({
+      config,
+      source: reloadSource ?? false,
+      log,
+      who: `namenode ${id}`,
+      reloadable: NAMENODE_RELOADABLE,
+      // Keys only datanodes and clients use (the namenode reads client.appendTailMaxBytes).
+      ignored: ["datanode", "writePath", "client.retry", "client.writeWindowFrames", "client.chunksInflightMax", "client.frameAckTimeoutMs", "client.minReplicasForCommit", "client.readInflightMax", "client.requestTimeoutMs"],
+      onApplied: (changes) => {
+        const keys = new Set(changes.map((c) => c.key));
+        if (keys.has("namenode.placementPolicy") || keys.has("namenode.placementSeed")) {
+          // A new seed restarts the random sequence (0 = from the clock, as at start).
+          const rng = keys.has("namenode.placementSeed") ? seededRng(config.namenode.placementSeed || clock()) : undefined;
+          state.placement.reconfigure(config.namenode.placementPolicy, rng);
+        }
+        if ([...keys].some((k) => REPAIR_LIMIT_KEYS.has(k))) repairs.reconfigure();
+        // deadAfterMs and fullReserveBytes are read from the config at each use (state.ts).
+      },
+    });
     // Every serve() on nc from here on is an endpoint of this NATS service ($SRV.INFO / $SRV.STATS).
     const service = await registerService(nc, { name: SERVICE_NAMES.namenode, description: `woods namenode ${id}: namespace and placement`, id, metadata: { prefix: config.prefix } });
     const subs = serveNamenode(nc, subj, ctx, crash);
@@ -263,6 +302,8 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
         stopped = true;
         clearInterval(timer);
         clearInterval(sweepTimer);
+        reload?.stop();
+        metrics.stop();
         repairs.stop();
         service.stop();
         for (const s of subs) s.unsubscribe();
