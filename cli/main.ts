@@ -2,6 +2,7 @@
  * The `woods` command line. Heavy modules are imported lazily inside each
  * command so that `woods --help` and simple client commands start fast.
  */
+import { fstatSync, statSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
 import { fail, printJson, formatBytes, notice, setQuiet, UsageError } from "./output.js";
 
@@ -66,6 +67,25 @@ async function actorConfig(cmd: Command, logLevel?: string) {
   return loadConfig({ file: g.config, overrides });
 }
 
+/**
+ * Size of a local source when it is known: a regular file, or stdin redirected from one
+ * (`< file`); undefined for pipes and terminals. Throws for a missing or non-regular LOCAL.
+ */
+function localSize(local: string): number | undefined {
+  if (local === "-") {
+    try {
+      const st = fstatSync(0);
+      return st.isFile() ? st.size : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  const st = statSync(local, { throwIfNoEntry: false });
+  if (!st) throw new Error(`local file ${local} does not exist`);
+  if (!st.isFile()) throw new Error(`local path ${local} is not a regular file`);
+  return st.size;
+}
+
 function action<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
   return async (...args: A) => {
     try {
@@ -93,6 +113,7 @@ Examples:
   woods put ./photo.jpg /pics/photo.jpg            store a file
   cat big.iso | woods put - /isos/big.iso          store stdin
   woods get /pics/photo.jpg ./copy.jpg             fetch a file
+  woods mv /pics/photo.jpg /albums/2024/photo.jpg  move a file
   woods ls /pics --json                            list a directory as JSON
   woods fsck                                       exit 1 unless every chunk is fully replicated
   woods config print                               show the effective configuration
@@ -100,11 +121,24 @@ Examples:
 
 Configuration: defaults, then --config FILE (or $WOODS_CONFIG), then WOODS_* environment
 variables (e.g. WOODS_CHUNK_SIZE_BYTES), then flags. Exit codes: 0 ok, 1 failure, 2 usage error.
+Read commands take --json. Progress bars and rates go to stderr on a terminal; --quiet drops them.
+Logs are readable lines on a terminal and JSON lines elsewhere; WOODS_LOG_FORMAT=json|pretty overrides.
 Wire protocol and nats CLI examples: docs/protocol.md.`,
     );
 
   // ---- cluster ----
-  const cluster = program.command("cluster").description("run a local cluster: nats-server + namenode + datanodes");
+  const cluster = program
+    .command("cluster")
+    .description("run a local cluster: nats-server + namenode + datanodes")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  woods cluster up --dir ./data --datanodes 3 --detach
+  woods cluster status --dir ./data
+  woods cluster stop dn2 --kill && woods cluster start dn2
+  woods cluster down --dir ./data`,
+    );
   cluster
     .command("up")
     .description("start nats-server, the namenode and N datanodes (foreground unless --detach)")
@@ -121,9 +155,14 @@ Wire protocol and nats CLI examples: docs/protocol.md.`,
     .option("--no-dashboard", "do not run the web dashboard")
     .addHelpText(
       "after",
-      "\nThe namenode and datanodes read <dir>/woods.yaml, written here from the flags; keys of --config FILE\n" +
+      "\nExamples:\n" +
+        "  woods cluster up                                   ./data, 3 datanodes, in the foreground (Ctrl-C stops it)\n" +
+        "  woods cluster up --dir /tmp/w --datanodes 5 --chunk-size 8MiB --detach\n" +
+        "  woods cluster up --config ./fast-timers.yaml --port 4333 --no-dashboard\n" +
+        "\nThe namenode and datanodes read <dir>/woods.yaml, written here from the flags; keys of --config FILE\n" +
         "override them (nats.url excepted). Pass --config again when bringing the same dir up later.\n" +
-        "The web dashboard's URL is in `woods cluster status` (\"dashboard\" in --json).",
+        "The web dashboard's URL is in `woods cluster status` (\"dashboard\" in --json).\n" +
+        "Each actor's log is kept in <dir>/logs/<name>.log (JSON lines; `woods cluster status` lists the processes).",
     )
     .action(
       action(async (o: { dir: string; datanodes: number; replication: number; chunkSize: string; port: number; detach?: boolean; dirsPerDatanode: number; dashboard: boolean; dashboardPort?: number; dashboardHost: string }, cmd: Command) => {
@@ -191,6 +230,7 @@ Wire protocol and nats CLI examples: docs/protocol.md.`,
     .command("down")
     .description("stop every process of the cluster (data is kept)")
     .option("--dir <dir>", "cluster directory", "./data")
+    .addHelpText("after", "\nExample:\n  woods cluster down --dir ./data      then `woods cluster up --dir ./data` brings it back on the same data")
     .action(
       action(async (o: { dir: string }) => {
         const { clusterDown } = await import("./cluster/commands.js");
@@ -202,6 +242,14 @@ Wire protocol and nats CLI examples: docs/protocol.md.`,
     .description("show the cluster's processes")
     .option("--dir <dir>", "cluster directory", "./data")
     .option("--json", "JSON output")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  woods cluster status
+  woods cluster status --json   {"nats","natsServer":{"pid"},"namenode":{"pid"},"datanodes":[{"id","pid","dir"}],"dashboard",...}
+Each actor's log is in <dir>/logs/<name>.log (JSON lines).`,
+    )
     .action(
       action(async (o: { dir: string; json?: boolean }) => {
         const { clusterStatus } = await import("./cluster/commands.js");
@@ -226,6 +274,7 @@ Wire protocol and nats CLI examples: docs/protocol.md.`,
     .command("start <node>")
     .description("restart a stopped node (namenode, nats, dashboard, or a datanode id) on its old data")
     .option("--dir <dir>", "cluster directory", "./data")
+    .addHelpText("after", "\nExamples:\n  woods cluster start dn2\n  woods cluster start namenode --dir ./data")
     .option("--nats <url>", "datanodes only: connect to this URL (e.g. a proxy) from now on; the cluster's URL resets it")
     .action(
       action(async (node: string, o: { dir: string }, cmd: Command) => {
@@ -240,6 +289,7 @@ Wire protocol and nats CLI examples: docs/protocol.md.`,
     .description("stop one node (SIGTERM, or SIGKILL with --kill)")
     .option("--kill", "kill -9 instead of a clean stop")
     .option("--dir <dir>", "cluster directory", "./data")
+    .addHelpText("after", "\nExamples:\n  woods cluster stop dn2 --kill      kill -9 a datanode; reads fall over to other replicas\n  woods cluster stop namenode")
     .action(
       action(async (node: string, o: { dir: string; kill?: boolean }) => {
         const { clusterStop } = await import("./cluster/commands.js");
@@ -252,6 +302,14 @@ Wire protocol and nats CLI examples: docs/protocol.md.`,
     .command("namenode")
     .description("run the namenode actor in the foreground")
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]))
+    .addHelpText(
+      "after",
+      `
+Examples:
+  woods namenode --config /etc/woods.yaml
+  woods --nats nats://10.0.0.5:4222 namenode --log-level debug
+Logs go to stdout: readable lines on a terminal, JSON lines otherwise (WOODS_LOG_FORMAT=json|pretty).`,
+    )
     .action(
       action(async (o: { logLevel?: string }, cmd: Command) => {
         const config = await actorConfig(cmd, o.logLevel);
@@ -271,6 +329,14 @@ Wire protocol and nats CLI examples: docs/protocol.md.`,
     .requiredOption("--id <id>", "datanode id (e.g. dn1)")
     .requiredOption("--dir <dir>", "data directory (repeat for several disks)", (v: string, prev: string[] = []) => [...prev, v])
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]))
+    .addHelpText(
+      "after",
+      `
+Examples:
+  woods datanode --id dn1 --dir /data/dn1
+  woods datanode --id dn4 --dir /disk1/woods --dir /disk2/woods --config /etc/woods.yaml
+Logs go to stdout: readable lines on a terminal, JSON lines otherwise (WOODS_LOG_FORMAT=json|pretty).`,
+    )
     .action(
       action(async (o: { id: string; dir: string[]; logLevel?: string }, cmd: Command) => {
         if (!/^[A-Za-z0-9_-]{1,64}$/.test(o.id)) throw new UsageError(`--id ${JSON.stringify(o.id)} must match [A-Za-z0-9_-]{1,64}`);
@@ -330,6 +396,7 @@ The page follows cluster events live (server-sent events on /events); /api/state
     .command("put <local> <remote>")
     .description("store a local file (or - for stdin) at REMOTE; fails when REMOTE exists")
     .option("--replication <r>", "replication factor", intArg("--replication", 1, 16))
+    .option("--json", "print {path, size, chunks} as JSON")
     .addHelpText(
       "after",
       `
@@ -337,47 +404,52 @@ Examples:
   woods put ./report.pdf /docs/report.pdf                 3 replicas (config: replication)
   woods put --replication 2 ./scratch.bin /tmp/scratch    2 replicas
   tar c ./photos | woods put - /backups/photos.tar        from stdin
-The file appears in ls/get only once every chunk is stored. Exit 1 when REMOTE exists.`,
+  woods put --json ./a.bin /a.bin                         {"path":"/a.bin","size":1048576,"chunks":1}
+The file appears in ls/get only once every chunk is stored. Exit 1 when REMOTE exists.
+On a terminal a progress bar runs on stderr and the rate is shown at the end (not with --quiet).`,
     )
     .action(
-      action(async (local: string, remote: string, o: { replication?: number }, cmd: Command) => {
+      action(async (local: string, remote: string, o: { replication?: number; json?: boolean }, cmd: Command) => {
         const { createReadStream } = await import("node:fs");
         const { normalizePath } = await import("../messages/index.js");
         normalizePath(remote);
+        const totalBytes = localSize(local);
         const source = local === "-" ? process.stdin : createReadStream(local, { highWaterMark: 1024 * 1024 });
-        if (local !== "-") {
-          const { statSync } = await import("node:fs");
-          const st = statSync(local, { throwIfNoEntry: false });
-          if (!st) throw new Error(`local file ${local} does not exist`);
-          if (!st.isFile()) throw new Error(`local path ${local} is not a regular file`);
-        }
         await withClient(cmd, async (c) => {
-          const r = await c.put(source, remote, { replication: o.replication });
-          if (process.stderr.isTTY) {
-            const mibs = r.size / 1024 / 1024 / Math.max(r.ms / 1000, 0.001);
-            notice(`stored ${remote}: ${formatBytes(r.size)} in ${r.chunks} chunks, ${mibs.toFixed(1)} MiB/s`);
-          }
+          const { transferProgress, transferNotice } = await import("./progress.js");
+          const progress = await transferProgress(`put ${remote}`, totalBytes);
+          const r = await c.put(source, remote, { replication: o.replication, onProgress: progress.onProgress }).finally(() => progress.stop());
+          if (o.json) printJson({ path: r.path, size: r.size, chunks: r.chunks });
+          transferNotice(`stored ${remote}: ${formatBytes(r.size)} in ${r.chunks} chunks`, r.size, r.ms);
         });
       }),
     );
   program
     .command("get <remote> <local>")
     .description("fetch REMOTE into a local file (or - for stdout)")
+    .option("--json", "print {path, size} as JSON (LOCAL must be a file: with -, stdout carries the bytes)")
     .addHelpText(
       "after",
       `
 Examples:
   woods get /docs/report.pdf ./report.pdf       written beside the target, then renamed
   woods get /backups/photos.tar - | tar x       to stdout
-Every chunk is checked against its checksum; a bad or dead replica is skipped for the next one.`,
+  woods get --json /docs/report.pdf ./r.pdf     {"path":"/docs/report.pdf","size":48213}
+Every chunk is checked against its checksum; a bad or dead replica is skipped for the next one.
+On a terminal a progress bar runs on stderr and the rate is shown at the end (not with --quiet).`,
     )
     .action(
-      action(async (remote: string, local: string, _o: unknown, cmd: Command) => {
+      action(async (remote: string, local: string, o: { json?: boolean }, cmd: Command) => {
         const { normalizePath } = await import("../messages/index.js");
-        normalizePath(remote);
+        const path = normalizePath(remote);
+        if (o.json && local === "-") throw new UsageError("get --json needs a LOCAL file: with -, stdout carries the file's bytes");
         await withClient(cmd, async (c) => {
+          const { transferProgress, transferNotice } = await import("./progress.js");
           if (local === "-") {
-            await c.get(remote, process.stdout);
+            // A bar on stderr would garble file bytes shown on the same terminal.
+            const progress = process.stdout.isTTY ? { stop: () => undefined } : await transferProgress(`get ${remote}`);
+            const r = await c.get(remote, process.stdout, { onProgress: progress.onProgress }).finally(() => progress.stop());
+            if (!process.stdout.isTTY) transferNotice(`fetched ${remote}: ${formatBytes(r.size)}`, r.size, r.ms);
             return;
           }
           // Write beside the target and rename, so a failed get never leaves a partial file.
@@ -385,14 +457,13 @@ Every chunk is checked against its checksum; a bad or dead replica is skipped fo
           const { dirname, basename, join } = await import("node:path");
           const tmp = join(dirname(local), `.${basename(local)}.woods-${process.pid}.part`);
           const out = createWriteStream(tmp);
+          const progress = await transferProgress(`get ${remote}`);
           try {
-            const r = await c.get(remote, out);
+            const r = await c.get(remote, out, { onProgress: progress.onProgress }).finally(() => progress.stop());
             await new Promise<void>((res, rej) => out.end((e?: Error | null) => (e ? rej(e) : res())));
             renameSync(tmp, local);
-            if (process.stderr.isTTY) {
-              const mibs = r.size / 1024 / 1024 / Math.max(r.ms / 1000, 0.001);
-              notice(`fetched ${remote}: ${formatBytes(r.size)}, ${mibs.toFixed(1)} MiB/s`);
-            }
+            if (o.json) printJson({ path, size: r.size });
+            transferNotice(`fetched ${remote}: ${formatBytes(r.size)}`, r.size, r.ms);
           } catch (e) {
             out.destroy();
             rmSync(tmp, { force: true });
@@ -413,46 +484,89 @@ Examples:
   echo "event 42" | woods append - /logs/events.log       one record from stdin
   woods append ./part2.bin /data/big.bin                  a file, atomically (all or nothing)
   woods append --key job-17-out ./out.txt /logs/jobs      safe to re-run: appended once
+  woods append --json ./rec.bin /logs/recs                {"path":"/logs/recs","offset":4096,"size":512,"mode":"tail"}
 Many clients may append to one file at once: each append lands once, contiguous and whole,
 and is visible to readers once acknowledged. REMOTE must exist (create it with
-\`woods put - REMOTE < /dev/null\`). See docs/append.md.`,
+\`woods put - REMOTE < /dev/null\`). See docs/append.md.
+On a terminal a progress bar runs on stderr for large appends and the rate is shown at the end.`,
     )
     .action(
       action(async (local: string, remote: string, o: { json?: boolean; key?: string }, cmd: Command) => {
-        const { createReadStream, statSync } = await import("node:fs");
+        const { createReadStream } = await import("node:fs");
         const { normalizePath } = await import("../messages/index.js");
         normalizePath(remote);
         if (o.key !== undefined && !/^[A-Za-z0-9_-]{1,128}$/.test(o.key)) throw new UsageError(`--key ${JSON.stringify(o.key)} must match [A-Za-z0-9_-]{1,128}`);
-        if (local !== "-") {
-          const st = statSync(local, { throwIfNoEntry: false });
-          if (!st) throw new Error(`local file ${local} does not exist`);
-          if (!st.isFile()) throw new Error(`local path ${local} is not a regular file`);
-        }
+        const totalBytes = localSize(local);
         const source = local === "-" ? process.stdin : createReadStream(local, { highWaterMark: 1024 * 1024 });
         await withClient(cmd, async (c) => {
-          const r = await c.append(source, remote, o.key === undefined ? {} : { key: o.key });
-          if (o.json) process.stdout.write(JSON.stringify({ path: r.path, offset: r.offset, size: r.size, mode: r.mode }) + "\n");
-          else if (process.stderr.isTTY) {
-            const mibs = r.size / 1024 / 1024 / Math.max(r.ms / 1000, 0.001);
-            notice(`appended ${formatBytes(r.size)} to ${remote} at offset ${r.offset}${r.size > 1024 * 1024 ? `, ${mibs.toFixed(1)} MiB/s` : ""}`);
-          }
+          const { transferProgress, transferNotice } = await import("./progress.js");
+          const progress = await transferProgress(`append ${remote}`, totalBytes);
+          const r = await c
+            .append(source, remote, { ...(o.key === undefined ? {} : { key: o.key }), onProgress: progress.onProgress })
+            .finally(() => progress.stop());
+          if (o.json) printJson({ path: r.path, offset: r.offset, size: r.size, mode: r.mode });
+          transferNotice(`appended ${formatBytes(r.size)} to ${remote} at offset ${r.offset}${r.mode === "done" ? " (appended before under this key)" : ""}`, r.size, r.ms);
         });
+      }),
+    );
+  program
+    .command("mv <src> <dst>")
+    .description("move (rename) the file SRC to DST in one step; fails when DST exists")
+    .option("--json", "print {src, dst} as JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  woods mv /incoming/day1.log /archive/2024/day1.log     new directories are implied
+  woods mv /inbox/a.jpg /pics/                           DST ending in / keeps the name: /pics/a.jpg
+  woods mv --json /a.bin /b.bin                          {"src":"/a.bin","dst":"/b.bin"}
+The file keeps its chunks (no data moves); appends in flight carry on into the moved file.
+Exit 1 with NOT_FOUND (no SRC, or still being written), EXISTS (DST taken), IS_DIRECTORY
+(SRC or DST is a directory: directories are not moved) or NOT_A_FILE (a parent of DST is a file).
+Re-running a mv that already happened (e.g. after a timeout) succeeds.`,
+    )
+    .action(
+      action(async (src: string, dst: string, o: { json?: boolean }, cmd: Command) => {
+        const { normalizePath } = await import("../messages/index.js");
+        const from = normalizePath(src);
+        // `mv FILE DIR/` moves it into DIR under its own name, as mv(1) does.
+        const to = normalizePath(dst.endsWith("/") ? `${dst}${from.slice(from.lastIndexOf("/") + 1)}` : dst);
+        const r = await withClient(cmd, (c) => c.rename(from, to));
+        if (o.json) printJson(r);
       }),
     );
   program
     .command("rm <remote>")
     .description("delete a file; its chunks are reclaimed on the datanodes")
+    .option("--json", "print {path} as JSON")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  woods rm /tmp/scratch.bin
+  woods rm --json /tmp/scratch.bin      {"path":"/tmp/scratch.bin"}
+Exit 1 with NOT_FOUND when REMOTE does not exist. A file still being written is removed too.`,
+    )
     .action(
-      action(async (remote: string, _o: unknown, cmd: Command) => {
+      action(async (remote: string, o: { json?: boolean }, cmd: Command) => {
         const { normalizePath } = await import("../messages/index.js");
         normalizePath(remote);
-        await withClient(cmd, (c) => c.rm(remote));
+        const r = await withClient(cmd, (c) => c.rm(remote));
+        if (o.json) printJson(r);
       }),
     );
   program
     .command("ls [prefix]")
     .description("list the children of a directory (default /)")
     .option("--json", "JSON output")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  woods ls                    directories end in /, files show their size in bytes
+  woods ls /pics --json       [{"name":"a.jpg","path":"/pics/a.jpg","type":"file","size":48213}, ...]
+Only complete files are listed; directories are implied by the paths of the files under them.`,
+    )
     .action(
       action(async (prefix: string | undefined, o: { json?: boolean }, cmd: Command) => {
         const { normalizePath } = await import("../messages/index.js");
@@ -466,6 +580,13 @@ and is visible to readers once acknowledged. REMOTE must exist (create it with
     .command("stat <remote>")
     .description("show a file's size, replication and chunks")
     .option("--json", "JSON output")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  woods stat /pics/a.jpg
+  woods stat /pics/a.jpg --json     {"path","size","replication","state","ctimeMs","mtimeMs","chunks":[{"id","version","size","checksum","replicas"}]}`,
+    )
     .action(
       action(async (remote: string, o: { json?: boolean }, cmd: Command) => {
         const { normalizePath } = await import("../messages/index.js");
@@ -480,6 +601,13 @@ and is visible to readers once acknowledged. REMOTE must exist (create it with
     .command("nodes")
     .description("list datanodes with state, capacity and chunk counts")
     .option("--json", "JSON output")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  woods nodes
+  woods nodes --json | jq -r '.[] | select(.state != "alive") | .id'      datanodes that are not alive`,
+    )
     .action(
       action(async (o: { json?: boolean }, cmd: Command) => {
         const nodes = await withClient(cmd, (c) => c.nodes());
@@ -495,6 +623,13 @@ and is visible to readers once acknowledged. REMOTE must exist (create it with
     .command("fsck")
     .description("check replication health; exit 1 when unhealthy")
     .option("--json", "JSON output")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  woods fsck && echo all chunks fully replicated
+  woods fsck --json           {"healthy","files","chunks","underReplicated","overReplicated","corrupt","missing","liveNodes",...}`,
+    )
     .action(
       action(async (o: { json?: boolean }, cmd: Command) => {
         const r = await withClient(cmd, (c) => c.fsck());
@@ -508,12 +643,18 @@ and is visible to readers once acknowledged. REMOTE must exist (create it with
       }),
     );
   // ---- configuration ----
-  const config = program.command("config").description("inspect the configuration");
+  const config = program
+    .command("config")
+    .description("inspect the configuration")
+    .addHelpText("after", "\nExample:\n  woods config print --config ./woods.yaml --json");
   config
     .command("print")
     .description("print the effective config (defaults ← --config file ← WOODS_* env ← flags) as YAML")
     .option("--json", "JSON output")
-    .addHelpText("after", "\nExample:\n  WOODS_REPLICATION=2 woods config print --config ./woods.yaml\nExit 1, naming the key and the value, when the result is invalid.")
+    .addHelpText(
+      "after",
+      "\nExamples:\n  WOODS_REPLICATION=2 woods config print --config ./woods.yaml\n  woods config print --json | jq .client\nExit 1, naming the key and the value, when the result is invalid.",
+    )
     .action(
       action(async (o: { json?: boolean }, cmd: Command) => {
         const effective = await clientConfig(cmd.optsWithGlobals() as { nats?: string; config?: string });
@@ -526,6 +667,15 @@ and is visible to readers once acknowledged. REMOTE must exist (create it with
   program
     .command("events")
     .description("print cluster events as they happen, one JSON line each")
+    .option("--json", "accepted for symmetry: events are always JSON lines")
+    .addHelpText(
+      "after",
+      `
+Examples:
+  woods events                                    {"subject":"woods.events.file.created","kind":"file.created","atMs":...,"path":...}
+  woods events | grep --line-buffered datanode.dead
+Ctrl-C stops it.`,
+    )
     .action(
       action(async (_o: unknown, cmd: Command) => {
         await withClient(cmd, async (c) => {

@@ -8,6 +8,11 @@ export function setQuiet(on: boolean): void {
   quiet = on;
 }
 
+/** True under `--quiet`. */
+export function isQuiet(): boolean {
+  return quiet;
+}
+
 /** Writes an informational line to stderr unless `--quiet`. */
 export function notice(line: string): void {
   if (!quiet) process.stderr.write(line.endsWith("\n") ? line : `${line}\n`);
