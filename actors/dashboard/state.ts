@@ -192,6 +192,8 @@ export function summarize(kind: string, e: Record<string, unknown>): string {
       return `${str(e.path)} created (${formatBytes(num(e.size) ?? 0)}, ${str(e.chunks)} chunks)`;
     case "file.deleted":
       return `${str(e.path)} deleted${e.reason ? ` (${str(e.reason)})` : ""}`;
+    case "file.renamed":
+      return `${str(e.src)} renamed to ${str(e.dst)}`;
     case "file.appended":
       return `${formatBytes(appendedBytes(e))} appended to ${str(e.path)}`;
     case "chunk.committed":
@@ -309,6 +311,7 @@ export function applyEvent(state: DashboardState, subject: string, raw: unknown,
       state.filesDirty = true;
       break;
     case "file.deleted":
+    case "file.renamed":
       state.filesDirty = true;
       break;
   }
