@@ -15,6 +15,8 @@ import {
   SpanStatusCode,
   type Attributes,
   type Context,
+  type Meter,
+  type MeterProvider,
   type Span,
   type TextMapGetter,
   type TextMapSetter,
@@ -69,9 +71,60 @@ export function tracer() {
   return trace.getTracer(TRACER_NAME);
 }
 
-export function meter() {
+/**
+ * The woods meter. Counters, histograms and gauges made from it bind to the global meter
+ * provider when they record, not when they are created: the metrics API has no proxy provider,
+ * so an instrument created at module load, before the SDK started (rpc.ts is imported before
+ * `startTelemetry` runs), would otherwise stay a no-op for the life of the process. Observable
+ * instruments and callbacks go to the provider registered when they are added (actors add them
+ * at start, after the SDK).
+ */
+export function meter(): Meter {
+  return lazyMeter;
+}
+
+/** The meter of the provider registered now (the API's no-op one when none is). */
+function currentMeter(): Meter {
   return metrics.getMeter(TRACER_NAME);
 }
+
+/** An instrument re-created whenever the global provider changes (once, in practice: at SDK start). */
+function lazyInstrument<I>(create: (m: Meter) => I): () => I {
+  let provider: MeterProvider | undefined;
+  let instrument: I | undefined;
+  return () => {
+    const now = metrics.getMeterProvider();
+    if (now !== provider || instrument === undefined) {
+      provider = now;
+      instrument = create(now.getMeter(TRACER_NAME));
+    }
+    return instrument;
+  };
+}
+
+const lazyMeter: Meter = {
+  createCounter(name, options) {
+    const get = lazyInstrument((m) => m.createCounter(name, options));
+    return { add: (value, attributes, ctx) => get().add(value, attributes, ctx) };
+  },
+  createUpDownCounter(name, options) {
+    const get = lazyInstrument((m) => m.createUpDownCounter(name, options));
+    return { add: (value, attributes, ctx) => get().add(value, attributes, ctx) };
+  },
+  createHistogram(name, options) {
+    const get = lazyInstrument((m) => m.createHistogram(name, options));
+    return { record: (value, attributes, ctx) => get().record(value, attributes, ctx) };
+  },
+  createGauge(name, options) {
+    const get = lazyInstrument((m) => m.createGauge(name, options));
+    return { record: (value, attributes, ctx) => get().record(value, attributes, ctx) };
+  },
+  createObservableGauge: (name, options) => currentMeter().createObservableGauge(name, options),
+  createObservableCounter: (name, options) => currentMeter().createObservableCounter(name, options),
+  createObservableUpDownCounter: (name, options) => currentMeter().createObservableUpDownCounter(name, options),
+  addBatchObservableCallback: (callback, observables) => currentMeter().addBatchObservableCallback(callback, observables),
+  removeBatchObservableCallback: (callback, observables) => currentMeter().removeBatchObservableCallback(callback, observables),
+};
 
 const setter: TextMapSetter<MsgHdrs> = {
   set: (h, key, value) => h.set(key, value),
