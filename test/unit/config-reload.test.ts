@@ -17,6 +17,7 @@ import {
 } from "../../config/index.js";
 import { Placement, seededRng } from "../../actors/namenode/placement.js";
 import { startWatchdog } from "../../actors/namenode/watchdog-machine.js";
+import { NamenodeState } from "../../actors/namenode/state.js";
 import type { ClusterView, WatchdogLimits } from "../../actors/namenode/watchdog-types.js";
 
 function tempFile(text: string): string {
@@ -211,4 +212,22 @@ test("the watchdog plans within limits changed while it runs", (t) => {
   t.is(wd.getSnapshot().context.limits.repairInflightMax, 3);
   wd.send({ type: "TICK", view: view(2) });
   t.is(repairs(), 3, "the next tick starts repairs up to the new limit");
+});
+
+test("the registry reads deadAfterMs and fullReserveBytes from the config at each use", (t) => {
+  const config = loadConfig({ env: {} });
+  const clock = { now: 10_000 };
+  const state = new NamenodeState({ config, clock: () => clock.now, rng: seededRng(1), startedAtMs: 0 });
+  const hb = (availableBytes: number) => ({ id: "dn1", startedAtMs: 1, capacityBytes: 1e12, usedBytes: 0, availableBytes, load: 0, activeWrites: 0, chunkCount: 0, dirs: [] });
+  state.registry.heartbeat(hb(1e9));
+  t.is(state.registry.node("dn1")?.state, "alive");
+  applyChanges(config, [{ key: "namenode.fullReserveBytes", from: config.namenode.fullReserveBytes, to: 2e9 }]);
+  state.registry.heartbeat(hb(1e9));
+  t.is(state.registry.node("dn1")?.state, "full", "1 GB free is below the new 2 GB reserve");
+  clock.now += 5_000;
+  state.registry.tick(state.classify);
+  t.not(state.registry.node("dn1")?.state, "dead", "5 s of silence is within the default 10 s");
+  applyChanges(config, [{ key: "namenode.deadAfterMs", from: config.namenode.deadAfterMs, to: 3_000 }]);
+  state.registry.tick(state.classify);
+  t.is(state.registry.node("dn1")?.state, "dead");
 });
