@@ -20,6 +20,17 @@ const appendKey = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, "must match [A-Za-z
 /** A lease epoch: namespace-wide, strictly increasing with every lease granted (logged). */
 const epoch = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 const crc = u32;
+/**
+ * Bytes: binary in msgpack; in JSON (where binary cannot be written) a base64 string, so
+ * `nats req` can send an append too.
+ */
+const bytes = z.union([
+  z.instanceof(Uint8Array),
+  z
+    .string()
+    .regex(/^[A-Za-z0-9+/]*={0,2}$/, "must be binary (msgpack) or base64 (JSON)")
+    .transform((b64) => new Uint8Array(Buffer.from(b64, "base64"))),
+]);
 /** One chunk written for an append (new-chunk mode), as the client confirmed it. */
 const appendedChunk = z.object({ chunkId: id, version, sizeBytes: size, checksum, replicas: z.array(id).min(1).max(16) });
 
@@ -148,7 +159,7 @@ export const datanodeRequests = {
    * Client → primary of the last chunk: append `data` once (`key`). `epoch` is the lease the namenode
    * named in `appendLocate`. Errors: NOT_PRIMARY (locate again), CHUNK_FULL (use new-chunk mode).
    */
-  append: z.object({ ...envelope, chunkId: id, epoch, key: appendKey, data: z.instanceof(Uint8Array) }),
+  append: z.object({ ...envelope, chunkId: id, epoch, key: appendKey, data: bytes }),
   /**
    * Primary → every replica (itself included): write `data` at `offset` of the chunk, discarding any
    * bytes at or after `offset` (an uncommitted tail), under lease `epoch` and chunk `version` (a replica
@@ -162,7 +173,7 @@ export const datanodeRequests = {
     epoch,
     offset: size,
     crcBefore: crc,
-    data: z.instanceof(Uint8Array),
+    data: bytes,
   }),
 } satisfies Record<DatanodeVerb, z.ZodType>;
 

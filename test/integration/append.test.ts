@@ -108,3 +108,22 @@ test.serial("8 clients × 100 records of random sizes: each exactly once, intact
   t.true(st.chunks.every((c) => c.size <= 1024 * KiB), "no chunk exceeds the chunk size");
   t.is(parseRecords(data).length, 800);
 });
+
+test.serial("appends speak JSON too: appendLocate and a base64 append from a plain NATS client (as `nats req` would send)", async (t) => {
+  const { connect } = await import("@nats-io/transport-node");
+  await cluster.ok(["put", "-", "/logs/json.log"], { input: Buffer.from("hello\n") });
+  const nc = await connect({ servers: cluster.url });
+  try {
+    const req = async (subject: string, body: unknown) => JSON.parse(new TextDecoder().decode((await nc.request(subject, JSON.stringify(body), { timeout: 10_000 })).data));
+    const loc = await req("woods.namenode.appendLocate", { path: "/logs/json.log", key: "json-1", sizeBytes: 6 });
+    t.is(loc.mode, "tail");
+    const r = await req(`woods.datanode.${loc.primary}.append`, { chunkId: loc.chunkId, epoch: loc.epoch, key: "json-1", data: Buffer.from("world\n").toString("base64") });
+    t.deepEqual(r, { ok: true, offset: 6, sizeBytes: 6, fileSizeBytes: 12 });
+    t.deepEqual(await req("woods.namenode.appendLocate", { path: "/logs/json.log", key: "json-1", sizeBytes: 6 }), { ok: true, mode: "done", offset: 6, sizeBytes: 6 });
+    const bad = await req(`woods.datanode.${loc.primary}.append`, { chunkId: loc.chunkId, epoch: loc.epoch, key: "json-2", data: "not base64!" });
+    t.is(bad.error.code, "BAD_REQUEST");
+  } finally {
+    await nc.close();
+  }
+  t.is((await getBytes("/logs/json.log")).toString(), "hello\nworld\n");
+});
