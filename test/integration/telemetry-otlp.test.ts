@@ -69,8 +69,16 @@ test("one woods put is one trace over the client, namenode and datanode processe
   for (const want of ["woods-namenode woods.create", "woods-namenode woods.commit", "woods-namenode woods.complete", "woods-datanode woods.close"]) {
     t.true(names.has(want), `${want} in ${[...names].join(", ")}`);
   }
-  const ids = new Set(trace.map((s) => s.spanId));
-  for (const s of trace) if (s !== root) t.true(ids.has(s.parentSpanId), `${s.service} ${s.name} has its parent in the trace`);
+  // Spans arrive in batches from several processes (and background work started inside the put, such
+  // as a datanode's chunk report, may end after it): wait until every parent has arrived.
+  const connected = await waitFor(() => {
+    const all = spans.filter((s) => s.traceId === root.traceId);
+    const ids = new Set(all.map((s) => s.spanId));
+    return all.every((s) => s === root || ids.has(s.parentSpanId)) ? all : null;
+  }, 15_000, "every span's parent exported").catch(() => undefined);
+  const all = connected ?? spans.filter((s) => s.traceId === root.traceId);
+  const ids = new Set(all.map((s) => s.spanId));
+  for (const s of all) if (s !== root) t.true(ids.has(s.parentSpanId), `${s.service} ${s.name} has its parent in the trace`);
   // Log lines written while serving the put name its trace.
   const logs = readdirSync(join(cluster.dir, "logs")).map((f) => readFileSync(join(cluster.dir, "logs", f), "utf8")).join("\n");
   t.true(logs.includes(`"traceId":"${root.traceId}"`), "some actor log line carries the put's trace id");
