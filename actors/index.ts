@@ -1,5 +1,5 @@
 export { createLogger, type Logger } from "./logger.js";
-export { connectNats, type NatsConnection } from "./connect.js";
+export { connectNats, natsAuthOf, readCredentials, type NatsConnection } from "./connect.js";
 export { serve, call, respond, validate, transportError, describeZodError } from "./rpc.js";
 export { publishEvent } from "./events.js";
 export { onShutdown, assert } from "./lifecycle.js";

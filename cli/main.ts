@@ -26,15 +26,46 @@ async function sizeArg(v: string): Promise<number> {
   }
 }
 
-/** Loads the config for client commands: --config, env, then --nats / $WOODS_NATS / default URL. */
-async function clientConfig(opts: { nats?: string; config?: string }) {
+/** The local cluster dir client commands fall back on: $WOODS_CLUSTER_DIR, else ./data. */
+function defaultClusterDir(): string {
+  return process.env.WOODS_CLUSTER_DIR || "./data";
+}
+
+/**
+ * Loads the config for client commands. The server and credentials come from, in order: --nats / --creds,
+ * $WOODS_NATS / $WOODS_CREDS, the --config file (or $WOODS_CONFIG), then the local cluster dir
+ * ($WOODS_CLUSTER_DIR, else ./data) that `cluster up` wrote: its URL, and its client credentials, which are
+ * only ever sent to that cluster's own server.
+ */
+async function clientConfig(opts: { nats?: string; config?: string; creds?: string }) {
   const { loadConfig } = await import("../config/index.js");
-  const url = opts.nats ?? process.env.WOODS_NATS ?? (opts.config || process.env.WOODS_CONFIG ? undefined : DEFAULT_NATS);
-  return loadConfig({ file: opts.config, overrides: url ? { nats: { url } } : undefined });
+  const { readState } = await import("./cluster/state.js");
+  const { credsFile } = await import("./cluster/auth.js");
+  const { existsSync } = await import("node:fs");
+  const { resolve } = await import("node:path");
+  const clusterDir = resolve(defaultClusterDir());
+  const local = readState(clusterDir);
+  const hasConfig = !!(opts.config || process.env.WOODS_CONFIG);
+  const url = opts.nats ?? (process.env.WOODS_NATS || undefined) ?? (hasConfig ? undefined : (local?.nats ?? DEFAULT_NATS));
+  const nats: Record<string, string> = {};
+  if (url) nats.url = url;
+  if (opts.creds) nats.creds = opts.creds;
+  const config = loadConfig({ file: opts.config, overrides: Object.keys(nats).length > 0 ? { nats } : undefined });
+  if (!config.nats.creds && local && sameServers(config.nats.url, local.nats)) {
+    const file = credsFile(clusterDir, "client");
+    if (existsSync(file)) config.nats.creds = file;
+  }
+  return config;
+}
+
+/** Whether two comma-separated server lists name the same servers. */
+function sameServers(a: string, b: string): boolean {
+  const norm = (s: string) => s.split(",").map((x) => x.trim().replace(/^nats:\/\//, "").replace(/^localhost:/, "127.0.0.1:")).filter(Boolean).sort().join(",");
+  return norm(a) === norm(b);
 }
 
 async function withClient<T>(cmd: Command, fn: (c: import("../actors/client/index.js").WoodsClient) => Promise<T>): Promise<T> {
-  const opts = cmd.optsWithGlobals() as { nats?: string; config?: string };
+  const opts = cmd.optsWithGlobals() as { nats?: string; config?: string; creds?: string };
   const config = await clientConfig(opts);
   const { WoodsClient } = await import("../actors/client/index.js");
   // OpenTelemetry only when OTEL_* asks for it (actors/telemetry.ts); the shutdown flushes spans.
@@ -59,10 +90,10 @@ async function startTelemetryIfWanted(actor: string, nodeId: string): Promise<()
 
 /** Config of an actor process: defaults ← --config file ← env ← --nats and --log-level. */
 async function actorConfig(cmd: Command, logLevel?: string) {
-  const g = cmd.optsWithGlobals() as { config?: string; nats?: string };
+  const g = cmd.optsWithGlobals() as { config?: string; nats?: string; creds?: string };
   const { loadConfig } = await import("../config/index.js");
   const overrides: Record<string, unknown> = {};
-  if (g.nats) overrides.nats = { url: g.nats };
+  if (g.nats || g.creds) overrides.nats = { ...(g.nats ? { url: g.nats } : {}), ...(g.creds ? { creds: g.creds } : {}) };
   if (logLevel) overrides.log = { level: logLevel };
   return loadConfig({ file: g.config, overrides });
 }
@@ -99,7 +130,8 @@ function action<A extends unknown[]>(fn: (...args: A) => Promise<void>) {
 export function buildProgram(): Command {
   const program = new Command("woods")
     .description("Whispering Woods: a distributed file store over NATS")
-    .option("--nats <url>", `NATS server URL (else $WOODS_NATS, else ${DEFAULT_NATS})`)
+    .option("--nats <url>", `NATS server URL (else $WOODS_NATS, else the config's, else the local cluster's in $WOODS_CLUSTER_DIR or ./data, else ${DEFAULT_NATS})`)
+    .option("--creds <file>", "credentials file (else $WOODS_CREDS, else the config's, else the local cluster's client credentials)")
     .option("--config <file>", "YAML config file (else $WOODS_CONFIG)")
     .option("-q, --quiet", "no informational output on stderr (transfer rates, banners); errors still print")
     .showHelpAfterError()
@@ -142,7 +174,7 @@ Examples:
   cluster
     .command("up")
     .description("start nats-server, the namenode and N datanodes (foreground unless --detach)")
-    .option("--dir <dir>", "cluster directory", "./data")
+    .option("--dir <dir>", "cluster directory (else $WOODS_CLUSTER_DIR)", defaultClusterDir())
     .option("--datanodes <n>", "number of datanodes", intArg("--datanodes", 1, 64), 3)
     .option("--replication <r>", "default replication factor", intArg("--replication", 1, 16), 3)
     .option("--chunk-size <size>", "chunk size (1MiB, 64MiB or plain bytes)", "64MiB")
@@ -229,7 +261,7 @@ Examples:
   cluster
     .command("down")
     .description("stop every process of the cluster (data is kept)")
-    .option("--dir <dir>", "cluster directory", "./data")
+    .option("--dir <dir>", "cluster directory (else $WOODS_CLUSTER_DIR)", defaultClusterDir())
     .addHelpText("after", "\nExample:\n  woods cluster down --dir ./data      then `woods cluster up --dir ./data` brings it back on the same data")
     .action(
       action(async (o: { dir: string }) => {
@@ -240,7 +272,7 @@ Examples:
   cluster
     .command("status")
     .description("show the cluster's processes")
-    .option("--dir <dir>", "cluster directory", "./data")
+    .option("--dir <dir>", "cluster directory (else $WOODS_CLUSTER_DIR)", defaultClusterDir())
     .option("--json", "JSON output")
     .addHelpText(
       "after",
@@ -273,7 +305,7 @@ Each actor's log is in <dir>/logs/<name>.log (JSON lines).`,
   cluster
     .command("start <node>")
     .description("restart a stopped node (namenode, nats, dashboard, or a datanode id) on its old data")
-    .option("--dir <dir>", "cluster directory", "./data")
+    .option("--dir <dir>", "cluster directory (else $WOODS_CLUSTER_DIR)", defaultClusterDir())
     .addHelpText("after", "\nExamples:\n  woods cluster start dn2\n  woods cluster start namenode --dir ./data")
     .option("--nats <url>", "datanodes only: connect to this URL (e.g. a proxy) from now on; the cluster's URL resets it")
     .action(
@@ -288,7 +320,7 @@ Each actor's log is in <dir>/logs/<name>.log (JSON lines).`,
     .command("stop <node>")
     .description("stop one node (SIGTERM, or SIGKILL with --kill)")
     .option("--kill", "kill -9 instead of a clean stop")
-    .option("--dir <dir>", "cluster directory", "./data")
+    .option("--dir <dir>", "cluster directory (else $WOODS_CLUSTER_DIR)", defaultClusterDir())
     .addHelpText("after", "\nExamples:\n  woods cluster stop dn2 --kill      kill -9 a datanode; reads fall over to other replicas\n  woods cluster stop namenode")
     .action(
       action(async (node: string, o: { dir: string; kill?: boolean }) => {
@@ -373,7 +405,7 @@ The page follows cluster events live (server-sent events on /events); /api/state
     .action(
       action(async (o: { port?: number; host: string; portFallback?: boolean; readyFile?: string; logLevel?: string }, cmd: Command) => {
         // A watcher like the client commands: --nats, else $WOODS_NATS, else the config's URL.
-        const base = await clientConfig(cmd.optsWithGlobals() as { nats?: string; config?: string });
+        const base = await clientConfig(cmd.optsWithGlobals() as { nats?: string; config?: string; creds?: string });
         const config = o.logLevel ? { ...base, log: { level: o.logLevel as typeof base.log.level } } : base;
         const { runDashboard, DEFAULT_DASHBOARD_PORT } = await import("../actors/dashboard/index.js");
         const { onShutdown, createLogger } = await import("../actors/index.js");
@@ -657,7 +689,7 @@ Examples:
     )
     .action(
       action(async (o: { json?: boolean }, cmd: Command) => {
-        const effective = await clientConfig(cmd.optsWithGlobals() as { nats?: string; config?: string });
+        const effective = await clientConfig(cmd.optsWithGlobals() as { nats?: string; config?: string; creds?: string });
         if (o.json) return printJson(effective);
         const { stringify } = await import("yaml");
         process.stdout.write(stringify(effective));

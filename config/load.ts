@@ -152,6 +152,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; ov
     if (raw !== undefined && raw !== "") setPath(tree, path, parseEnvValue(raw));
   }
   if (env.WOODS_NATS) setPath(tree, ["nats", "url"], env.WOODS_NATS);
+  if (env.WOODS_CREDS) setPath(tree, ["nats", "creds"], env.WOODS_CREDS);
   if (options.overrides) merge(tree, structuredClone(options.overrides), "");
   parseSizes(tree);
   const result = configSchema.safeParse(tree);
@@ -161,6 +162,7 @@ export function loadConfig(options: { file?: string; env?: NodeJS.ProcessEnv; ov
       const key = path.join(".");
       if (has(options.overrides, path)) return "a command-line flag";
       if (key === "nats.url" && env.WOODS_NATS) return "$WOODS_NATS";
+      if (key === "nats.creds" && env.WOODS_CREDS) return "$WOODS_CREDS";
       const name = envNameOf.get(key);
       if (name && env[name] !== undefined && env[name] !== "") return `$${name}`;
       if (has(fromFile, path)) return file!;

@@ -7,7 +7,14 @@ const positive = z.number().int().min(1);
 export const configSchema = z
   .object({
     prefix: z.string().regex(/^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64}){0,3}$/),
-    nats: z.object({ url: z.string().min(1), reconnectTimeWaitMs: ms }).strict(),
+    nats: z
+      .object({
+        url: z.string().min(1),
+        reconnectTimeWaitMs: ms,
+        creds: z.string(),
+        tls: z.object({ ca: z.string(), cert: z.string(), key: z.string() }).strict(),
+      })
+      .strict(),
     chunkSizeBytes: positive.max(4 * 1024 * 1024 * 1024),
     frameSizeBytes: positive.min(4096).max(8 * 1024 * 1024),
     replication: positive.max(16),

@@ -34,6 +34,13 @@ export const NAMENODE_VERBS = [
 ] as const;
 export type NamenodeVerb = (typeof NAMENODE_VERBS)[number];
 
+/**
+ * What a datanode tells the namenode about itself. These travel on per-datanode subjects
+ * (`<prefix>.namenode.dn.<id>.<verb>`) so a NATS permission can pin each datanode user to its own id.
+ */
+export const DATANODE_SELF_VERBS = ["heartbeat", "report"] as const;
+export type DatanodeSelfVerb = (typeof DATANODE_SELF_VERBS)[number];
+
 /** Datanode request verbs, answered on `<prefix>.datanode.<id>.<verb>`. */
 export const DATANODE_VERBS = ["ping", "open", "close", "abort", "read", "ingest", "replicate", "append", "appendApply"] as const;
 export type DatanodeVerb = (typeof DATANODE_VERBS)[number];
@@ -84,6 +91,10 @@ export interface Subjects {
   /** Wildcard for every namenode verb (used by the namenode to subscribe). */
   namenodeAll(): string;
   datanode(id: string, verb: DatanodeVerb): string;
+  /** Subject on which datanode `id` sends its own heartbeats or reports to the namenode. */
+  fromDatanode(id: string, verb: DatanodeSelfVerb): string;
+  /** Wildcard over every datanode's `fromDatanode(·, verb)` (the namenode subscribes it). */
+  fromDatanodeAll(verb: DatanodeSelfVerb): string;
   /** Subject on which the frames of one chunk write are fanned out to its replicas. */
   data(writeId: string): string;
   event(kind: EventKind): string;
@@ -117,6 +128,14 @@ export function subjects(prefix = "woods"): Subjects {
     datanode: (id, verb) => {
       if (!(DATANODE_VERBS as readonly string[]).includes(verb)) throw new TypeError(`unknown datanode verb ${verb}`);
       return `${prefix}.datanode.${assertToken(id, "datanode id")}.${verb}`;
+    },
+    fromDatanode: (id, verb) => {
+      if (!(DATANODE_SELF_VERBS as readonly string[]).includes(verb)) throw new TypeError(`unknown datanode self verb ${verb}`);
+      return `${prefix}.namenode.dn.${assertToken(id, "datanode id")}.${verb}`;
+    },
+    fromDatanodeAll: (verb) => {
+      if (!(DATANODE_SELF_VERBS as readonly string[]).includes(verb)) throw new TypeError(`unknown datanode self verb ${verb}`);
+      return `${prefix}.namenode.dn.*.${verb}`;
     },
     data: (writeId) => `${prefix}.data.${assertToken(writeId, "write id")}`,
     event: (kind) => {

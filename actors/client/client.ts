@@ -21,7 +21,7 @@ import {
   type WoodsEvent,
   type DatanodeReplies,
 } from "../../messages/index.js";
-import { connectNats, type NatsConnection } from "../connect.js";
+import { connectNats, natsAuthOf, type NatsConnection } from "../connect.js";
 import { logFormat, prettyDestination } from "../logger.js";
 import { call } from "../rpc.js";
 import { inSpan, SpanKind } from "../telemetry.js";
@@ -83,6 +83,7 @@ export class WoodsClient {
       reconnectForever: false,
       reconnectTimeWaitMs: config.nats.reconnectTimeWaitMs,
       timeoutMs: config.client.requestTimeoutMs,
+      ...natsAuthOf(config.nats),
     });
     return new WoodsClient(nc, config, log, opts.retry ?? {});
   }

@@ -6,7 +6,7 @@
 import { writeFileSync, renameSync } from "node:fs";
 import { subjects, decode } from "../../messages/index.js";
 import type { WoodsConfig } from "../../config/index.js";
-import { connectNats } from "../connect.js";
+import { connectNats, natsAuthOf } from "../connect.js";
 import { createLogger, type Logger } from "../logger.js";
 import { applyEvent, createState, type DashboardLimits, type DashboardState } from "./state.js";
 import { Poller, DEFAULT_POLLER } from "./poller.js";
@@ -52,7 +52,7 @@ export async function runDashboard(opts: DashboardOptions): Promise<DashboardHan
     ...opts.limits,
   });
 
-  const nc = await connectNats({ url: config.nats.url, name: "woods-dashboard", reconnectForever: true, reconnectTimeWaitMs: config.nats.reconnectTimeWaitMs });
+  const nc = await connectNats({ url: config.nats.url, name: "woods-dashboard", reconnectForever: true, reconnectTimeWaitMs: config.nats.reconnectTimeWaitMs, ...natsAuthOf(config.nats) });
   const server = new DashboardServer(state, { ...DEFAULT_SERVER, host, port: opts.port ?? DEFAULT_DASHBOARD_PORT, portFallback: opts.portFallback ?? false, clock }, log);
   let port: number;
   try {

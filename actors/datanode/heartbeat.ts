@@ -66,7 +66,7 @@ export class Heartbeat {
         chunkCount: ctx.store.chunkCount,
         dirs: usage.dirs.slice(0, 64),
       };
-      reply = await call<NamenodeReplies["heartbeat"]>(ctx.nc, ctx.subj.namenode("heartbeat"), body, ctx.config.client.requestTimeoutMs);
+      reply = await call<NamenodeReplies["heartbeat"]>(ctx.nc, ctx.subj.fromDatanode(ctx.id, "heartbeat"), body, ctx.config.client.requestTimeoutMs);
     } catch (e) {
       if (this.stopped) return;
       this.failures++;

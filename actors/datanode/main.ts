@@ -5,7 +5,7 @@ import { setSha256Backend } from "@nats-io/obj";
 import { subjects } from "../../messages/index.js";
 import { DATANODE_RELOADABLE, type ConfigSource, type WoodsConfig } from "../../config/index.js";
 import { createLogger } from "../logger.js";
-import { connectNats } from "../connect.js";
+import { connectNats, natsAuthOf } from "../connect.js";
 import { publishEvent } from "../events.js";
 import { ChunkStore } from "./store.js";
 import { ActiveWrites } from "./writes.js";
@@ -80,6 +80,7 @@ export async function runDatanode(opts: DatanodeOptions): Promise<DatanodeHandle
     name: `woods-datanode-${id}`,
     reconnectForever: true,
     reconnectTimeWaitMs: config.nats.reconnectTimeWaitMs,
+    ...natsAuthOf(config.nats),
   });
   const reporter = new Reporter({
     id,

@@ -109,6 +109,6 @@ export class Reporter {
   }
 
   private async send(body: Omit<NamenodeRequest<"report">, "id">): Promise<void> {
-    await call(this.opts.nc, this.opts.subj.namenode("report"), { id: this.opts.id, ...body }, this.opts.requestTimeoutMs);
+    await call(this.opts.nc, this.opts.subj.fromDatanode(this.opts.id, "report"), { id: this.opts.id, ...body }, this.opts.requestTimeoutMs);
   }
 }

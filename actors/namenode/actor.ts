@@ -4,7 +4,7 @@
  * datanodes. The decisions live in the pure modules; this file only connects them.
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { NAMENODE_VERBS, namenodeRequests, type LogEntry, type NamenodeVerb, type Subjects } from "../../messages/index.js";
+import { NAMENODE_VERBS, DATANODE_SELF_VERBS, namenodeRequests, WoodsError, type LogEntry, type NamenodeVerb, type Subjects } from "../../messages/index.js";
 import { serve } from "../rpc.js";
 import type { NamenodeContext, VerbHandler } from "./context.js";
 import { handlers, removeFile, announceNodeTransition } from "./handlers/index.js";
@@ -19,7 +19,32 @@ export interface CrashHooks {
 
 /** Subscribes every namenode verb. Call only after replay: a request must never see a half-built state. */
 export function serveNamenode(nc: NatsConnection, subj: Subjects, ctx: NamenodeContext, crash?: CrashHooks): Subscription[] {
-  return NAMENODE_VERBS.map((verb) => serveVerb(nc, subj, ctx, verb, crash));
+  return [...NAMENODE_VERBS.map((verb) => serveVerb(nc, subj, ctx, verb, crash)), ...DATANODE_SELF_VERBS.map((verb) => serveFromDatanode(nc, subj, ctx, verb))];
+}
+
+/**
+ * Serves `<prefix>.namenode.dn.<id>.<verb>`: the server's permissions let a datanode user publish only
+ * under its own id, and a permission cannot see the payload, so the body's id must be the subject's.
+ * The plain `<prefix>.namenode.<verb>` stays served for trusted tools (only the namenode and admin users may
+ * publish it); datanodes never use it.
+ */
+function serveFromDatanode(nc: NatsConnection, subj: Subjects, ctx: NamenodeContext, verb: (typeof DATANODE_SELF_VERBS)[number]): Subscription {
+  const handler = handlers[verb] as VerbHandler<typeof verb>;
+  return serve(
+    nc,
+    subj.fromDatanodeAll(verb),
+    namenodeRequests[verb],
+    (req, { msg }) => {
+      const tokens = msg.subject.split(".");
+      const subjectId = tokens[tokens.length - 2];
+      if (req.id !== subjectId) {
+        ctx.log.warn({ subject: msg.subject, claimed: req.id }, `refused a ${verb} on ${msg.subject} that claims to come from ${req.id}`);
+        throw new WoodsError("BAD_REQUEST", `${verb} on ${msg.subject} is for datanode ${subjectId}, but the body says id ${JSON.stringify(req.id)}`);
+      }
+      return handler(ctx, req as never);
+    },
+    { log: ctx.log, verb: `dn_${verb}` },
+  );
 }
 
 function serveVerb<V extends NamenodeVerb>(nc: NatsConnection, subj: Subjects, ctx: NamenodeContext, verb: V, crash?: CrashHooks): Subscription {

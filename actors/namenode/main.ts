@@ -14,7 +14,7 @@ import {
   SnapshotStore,
   type MetaLogFatalError,
 } from "../../jetstream/index.js";
-import { connectNats } from "../connect.js";
+import { connectNats, natsAuthOf } from "../connect.js";
 import { createLogger } from "../logger.js";
 import { publishEvent } from "../events.js";
 import { NamenodeState } from "./state.js";
@@ -97,6 +97,7 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
     name: `woods-namenode-${id}`,
     reconnectForever: true,
     reconnectTimeWaitMs: config.nats.reconnectTimeWaitMs,
+    ...natsAuthOf(config.nats),
   });
   let stopped = false;
   try {

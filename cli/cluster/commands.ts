@@ -1,10 +1,11 @@
 /** `woods cluster up|down|status|start|stop`: a local cluster of real processes. */
-import { mkdirSync, writeFileSync, readFileSync, rmSync } from "node:fs";
+import { mkdirSync, writeFileSync, readFileSync, rmSync, existsSync } from "node:fs";
 import { resolve, join } from "node:path";
 import { execFileSync } from "node:child_process";
 import { stringify as toYaml, parse as parseYaml } from "yaml";
 import { loadConfig } from "../../config/index.js";
 import { connectNats, call } from "../../actors/index.js";
+import { writeClusterAuth, credsFile } from "./auth.js";
 import { DEFAULT_DASHBOARD_PORT } from "../../actors/dashboard/main.js";
 import { subjects, WoodsError, type NamenodeReplies } from "../../messages/index.js";
 import { freePort, portIsFree } from "./ports.js";
@@ -97,7 +98,8 @@ async function natsHealthy(state: ClusterState): Promise<boolean> {
  * may still list a node as alive from before it, while the new process is not serving yet.
  */
 async function waitForActors(state: ClusterState, prefix: string, expectAlive: string[], opts: { namenode?: boolean } = {}): Promise<void> {
-  const nc = await connectNats({ url: state.nats, name: "woods-cluster-launcher", reconnectForever: false });
+  const admin = credsFile(state.dir, "admin");
+  const nc = await connectNats({ url: state.nats, name: "woods-cluster-launcher", reconnectForever: false, creds: existsSync(admin) ? admin : "" });
   const subj = subjects(prefix);
   try {
     for (const id of expectAlive) {
@@ -177,6 +179,8 @@ export async function clusterUp(opts: UpOptions): Promise<ClusterState> {
     }),
   };
   for (const dn of state.datanodes) for (const d of dataDirs(dn)) mkdirSync(d, { recursive: true });
+  // Credentials (kept across restarts) and the server config with one user per process.
+  writeClusterAuth(dir, prefix, state.datanodes.map((d) => d.id), join(PROJECT_ROOT, "nats-server.conf"));
   mkdirSync(state.natsServer.storeDir, { recursive: true });
   try {
     state.natsServer.pid = spawnNats(state);

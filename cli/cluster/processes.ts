@@ -4,6 +4,7 @@ import { openSync, closeSync, mkdirSync, existsSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isRunning, dataDirs, type ClusterState } from "./state.js";
+import { credsFile, serverConfigFile } from "./auth.js";
 
 /** The project root: the nearest folder above this module with a package.json (works from dist/ and from sources). */
 function findRoot(): string {
@@ -45,11 +46,19 @@ export function spawnNats(state: ClusterState): number {
     WOODS_NATS_STORE: state.natsServer.storeDir,
     WOODS_NATS_MAX_FILE_STORE: process.env.WOODS_NATS_MAX_FILE_STORE ?? "64GB",
   };
-  return spawnLogged(state.natsServer.binary, ["-c", join(PROJECT_ROOT, "nats-server.conf")], logFile(state, "nats-server"), env);
+  // The generated config (users and permissions) when `cluster up` wrote one; the bare template otherwise.
+  const generated = serverConfigFile(state.dir);
+  const conf = existsSync(generated) ? generated : join(PROJECT_ROOT, "nats-server.conf");
+  return spawnLogged(state.natsServer.binary, ["-c", conf], logFile(state, "nats-server"), env);
+}
+
+/** The environment of one actor process: the launcher's, with only that process's own credentials. */
+function actorEnv(file: string): NodeJS.ProcessEnv {
+  return { ...process.env, WOODS_CREDS: existsSync(file) ? file : "" };
 }
 
 export function spawnNamenode(state: ClusterState): number {
-  return spawnLogged(process.execPath, [WOODS_BIN, "namenode", "--config", state.configFile], logFile(state, "namenode"), process.env);
+  return spawnLogged(process.execPath, [WOODS_BIN, "namenode", "--config", state.configFile], logFile(state, "namenode"), actorEnv(credsFile(state.dir, "namenode")));
 }
 
 export function spawnDatanode(state: ClusterState, id: string): number {
@@ -57,7 +66,7 @@ export function spawnDatanode(state: ClusterState, id: string): number {
   if (!dn) throw new Error(`no datanode ${id}`);
   const args = [WOODS_BIN, "datanode", "--id", id, ...dataDirs(dn).flatMap((d) => ["--dir", d]), "--config", state.configFile];
   if (dn.natsUrl) args.push("--nats", dn.natsUrl);
-  return spawnLogged(process.execPath, args, logFile(state, id), process.env);
+  return spawnLogged(process.execPath, args, logFile(state, id), actorEnv(credsFile(state.dir, { datanode: id })));
 }
 
 /** Sends a signal and waits until the process is gone (SIGKILL after `graceMs`). */
@@ -99,6 +108,6 @@ export function spawnDashboard(state: ClusterState): number {
   // --nats explicitly: the launcher's own $WOODS_NATS may name another cluster.
   const args = [WOODS_BIN, "dashboard", "--config", state.configFile, "--nats", state.nats, "--host", d.host, "--port", String(d.port), "--ready-file", dashboardReadyFile(state)];
   if (d.portFallback) args.push("--port-fallback");
-  return spawnLogged(process.execPath, args, logFile(state, "dashboard"), process.env);
+  return spawnLogged(process.execPath, args, logFile(state, "dashboard"), actorEnv(credsFile(state.dir, "dashboard")));
 }
 

@@ -12,6 +12,27 @@ import { createHash, randomBytes } from "node:crypto";
 import { freePort } from "./nats-server.js";
 import { isRunning } from "../../cli/cluster/state.js";
 import type { StatReply, FsckReply, NodeInfo } from "../../messages/index.js";
+import { credsFile, type FixedRole } from "../../cli/cluster/auth.js";
+
+/** Cluster dir of each test cluster by its URL, so helpers given only a URL can find its credentials. */
+const clusterDirs = new Map<string, string>();
+
+/**
+ * The credentials file of `role` in the test cluster at `url` (undefined for a server that is not a
+ * test cluster, e.g. a bare startNatsServer(), which has no users).
+ */
+export function credsFor(url: string, role: FixedRole | { datanode: string } = "admin"): string | undefined {
+  const dir = clusterDirs.get(url);
+  return dir ? credsFile(dir, role) : undefined;
+}
+
+/** Connect options (user and password) of `role` in the test cluster at `url`; {} for a server without users. */
+export function authFor(url: string, role: FixedRole | { datanode: string } = "admin"): { user?: string; pass?: string } {
+  const file = credsFor(url, role);
+  if (!file) return {};
+  const c = JSON.parse(readFileSync(file, "utf8")) as { user: string; password: string };
+  return { user: c.user, pass: c.password };
+}
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const WOODS = join(ROOT, "bin", "woods.js");
@@ -90,6 +111,8 @@ export type NodeJson = NodeInfo;
 
 export interface TestCluster {
   dir: string;
+  /** Credentials file of a role (default admin) of this cluster. */
+  creds(role?: FixedRole | { datanode: string }): string;
   port: number;
   url: string;
   /** Environment of client commands: this cluster's URL and its woods.yaml (so client.* overrides apply). */
@@ -162,7 +185,9 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
     cleanup();
     throw new Error(`cluster up failed (${up.code}): ${up.stderr}`);
   }
-  const env: NodeJS.ProcessEnv = { ...upEnv, WOODS_CONFIG: join(dir, "woods.yaml") };
+  clusterDirs.set(url, dir);
+  // Client commands run as the cluster's `client` user, like a user's commands after `npm start`.
+  const env: NodeJS.ProcessEnv = { ...upEnv, WOODS_CONFIG: join(dir, "woods.yaml"), WOODS_CREDS: credsFile(dir, "client") };
   const woods = (args: string[], o: { input?: Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}) => {
     const full = args[0] === "cluster" ? [...args, "--dir", dir] : args;
     return runWoods(full, { ...o, env: { ...env, ...o.env } });
@@ -184,6 +209,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
   let stopped = false;
   return {
     dir,
+    creds: (role = "admin") => credsFile(dir, role),
     port,
     url,
     env,

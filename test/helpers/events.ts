@@ -1,7 +1,7 @@
 /** Records the cluster's events (`<prefix>.events.>`) for fault tests to assert on. */
 import { connect } from "@nats-io/transport-node";
 import { decode, type WoodsEvent } from "../../messages/index.js";
-import { waitFor } from "./cluster.js";
+import { waitFor, authFor } from "./cluster.js";
 
 export interface RecordedEvent extends WoodsEvent {
   subject: string;
@@ -18,7 +18,7 @@ export interface EventRecorder {
 
 /** Subscribes to every event of the cluster at `url` from now on. */
 export async function recordEvents(url: string, prefix = "woods"): Promise<EventRecorder> {
-  const nc = await connect({ servers: url, name: "woods-test-events" });
+  const nc = await connect({ servers: url, name: "woods-test-events", ...authFor(url, "monitor") });
   const events: RecordedEvent[] = [];
   nc.subscribe(`${prefix}.events.>`, {
     callback: (err, msg) => {

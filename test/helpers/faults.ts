@@ -80,7 +80,8 @@ export async function stagedObjects(url: string, prefix = "woods"): Promise<stri
   const { connect } = await import("@nats-io/transport-node");
   const { Objm } = await import("@nats-io/obj");
   const { subjects } = await import("../../messages/index.js");
-  const nc = await connect({ servers: url, name: "woods-test-staging" });
+  const { authFor } = await import("./cluster.js");
+  const nc = await connect({ servers: url, name: "woods-test-staging", ...authFor(url, "admin") });
   try {
     const objm = new Objm(nc);
     let os;
@@ -113,7 +114,8 @@ export async function readReplica(url: string, dn: string, chunk: { id: string; 
   const { connect } = await import("@nats-io/transport-node");
   const { call } = await import("../../actors/rpc.js");
   const { subjects } = await import("../../messages/index.js");
-  const nc = await connect({ servers: url, name: "woods-test-replica-read" });
+  const { authFor } = await import("./cluster.js");
+  const nc = await connect({ servers: url, name: "woods-test-replica-read", ...authFor(url, "client") });
   try {
     const out = Buffer.alloc(chunk.size);
     const slice = 1024 * 1024;

@@ -9,7 +9,7 @@
 import { createHash } from "node:crypto";
 import { WoodsClient } from "../../actors/client/index.js";
 import { loadConfig } from "../../config/index.js";
-import { seededBytes, type ConfigTree } from "./cluster.js";
+import { seededBytes, credsFor, type ConfigTree } from "./cluster.js";
 
 const MAGIC = Buffer.from("WREC", "latin1");
 const HEADER_BYTES = 4 + 4 + 2 + 4;
@@ -77,7 +77,7 @@ export async function startAppenders(opts: {
   perWriter: number;
   size: SizeFn;
 }): Promise<{ outcomes: AppendOutcome[]; done: Promise<void>; stop(): Promise<void>; close(): Promise<void> }> {
-  const config = loadConfig({ env: {}, overrides: { ...(opts.config ?? {}), nats: { url: opts.url }, log: { level: "silent" } } as never });
+  const config = loadConfig({ env: {}, overrides: { ...(opts.config ?? {}), nats: { url: opts.url, creds: credsFor(opts.url, "client") ?? "" }, log: { level: "silent" } } as never });
   const clients = await Promise.all(Array.from({ length: opts.writers }, (_, i) => WoodsClient.connect(config, { name: `appender-${i}` })));
   const outcomes: AppendOutcome[] = [];
   let stopped = false;

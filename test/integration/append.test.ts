@@ -8,7 +8,7 @@ import test from "ava";
 import { writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { startCluster, seededBytes, sha256, type TestCluster, type ConfigTree } from "../helpers/cluster.js";
+import { startCluster, authFor, seededBytes, sha256, type TestCluster, type ConfigTree } from "../helpers/cluster.js";
 import { startAppenders, checkAppended, parseRecords } from "../helpers/records.js";
 
 const KiB = 1024;
@@ -112,7 +112,7 @@ test.serial("8 clients × 100 records of random sizes: each exactly once, intact
 test.serial("appends speak JSON too: appendLocate and a base64 append from a plain NATS client (as `nats req` would send)", async (t) => {
   const { connect } = await import("@nats-io/transport-node");
   await cluster.ok(["put", "-", "/logs/json.log"], { input: Buffer.from("hello\n") });
-  const nc = await connect({ servers: cluster.url });
+  const nc = await connect({ servers: cluster.url, ...authFor(cluster.url, "client") });
   try {
     const req = async (subject: string, body: unknown) => JSON.parse(new TextDecoder().decode((await nc.request(subject, JSON.stringify(body), { timeout: 10_000 })).data));
     const loc = await req("woods.namenode.appendLocate", { path: "/logs/json.log", key: "json-1", sizeBytes: 6 });

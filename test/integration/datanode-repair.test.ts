@@ -56,7 +56,7 @@ test.before(async () => {
   server = await startNatsServer();
   nc = await connect({ servers: server.url });
   // A stand-in namenode: records heartbeats and reports, hands out orders, asks for full reports on demand.
-  nc.subscribe("woods.namenode.heartbeat", {
+  nc.subscribe("woods.namenode.dn.*.heartbeat", {
     callback: (_e, m) => {
       const hb = decode(m.data).value as Record<string, unknown>;
       heartbeats.push(hb);
@@ -66,7 +66,7 @@ test.before(async () => {
       m.respond(encode({ ok: true, commands, fullReport: askFull.delete(id) }));
     },
   });
-  nc.subscribe("woods.namenode.report", {
+  nc.subscribe("woods.namenode.dn.*.report", {
     callback: (_e, m) => {
       reports.push(decode(m.data).value as Record<string, unknown>);
       m.respond(encode({ ok: true }));

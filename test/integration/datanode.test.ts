@@ -30,7 +30,7 @@ test.before(async () => {
   dataDir = mkdtempSync(join(tmpdir(), "woods-dn-it-"));
   nc = await connect({ servers: server.url });
   // A stand-in namenode that records heartbeats and reports and hands out orders.
-  nc.subscribe("woods.namenode.heartbeat", {
+  nc.subscribe("woods.namenode.dn.*.heartbeat", {
     callback: (_e, m) => {
       heartbeats.push(decode(m.data).value as Record<string, unknown>);
       const commands = pendingCommands;
@@ -39,7 +39,7 @@ test.before(async () => {
       askFullReport = false;
     },
   });
-  nc.subscribe("woods.namenode.report", {
+  nc.subscribe("woods.namenode.dn.*.report", {
     callback: (_e, m) => {
       reports.push(decode(m.data).value as Record<string, unknown>);
       m.respond(encode({ ok: true }));

@@ -3,7 +3,7 @@ import { writeFileSync, mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, headers } from "@nats-io/transport-node";
-import { startCluster, type TestCluster } from "../helpers/cluster.js";
+import { startCluster, authFor, type TestCluster } from "../helpers/cluster.js";
 
 let cluster: TestCluster;
 const work = mkdtempSync(join(tmpdir(), "woods-json-"));
@@ -19,7 +19,7 @@ test.after.always(async () => {
 });
 
 async function jsonRequest(subject: string, body: string, contentType = false) {
-  const nc = await connect({ servers: cluster.url });
+  const nc = await connect({ servers: cluster.url, ...authFor(cluster.url, "client") });
   try {
     const h = headers();
     if (contentType) h.set("Content-Type", "application/json");
