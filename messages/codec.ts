@@ -4,6 +4,7 @@
  */
 import { Packr } from "msgpackr";
 import { WoodsError, type WireError } from "./errors.js";
+import { checkJsonDepth, checkMsgpack, dropProtoKeys } from "./decode-limits.js";
 
 /** Largest control message we decode. Bulk frames are bounded separately by max_payload. */
 export const MAX_CONTROL_MESSAGE_BYTES = 16 * 1024 * 1024;
@@ -44,19 +45,28 @@ export function isJsonPayload(data: Uint8Array, headers?: HeaderView): boolean {
   return false;
 }
 
-/** Decodes a payload (msgpack or JSON). Throws BAD_REQUEST with a reason on anything malformed. */
+/**
+ * Decodes a payload (msgpack or JSON). Throws BAD_REQUEST with a reason on anything malformed.
+ * Lengths and depth are checked before decoding (decode-limits.ts): a header claiming 4 GB or
+ * 2^32-1 elements, or deep nesting, is refused without allocating or recursing. `__proto__`
+ * keys never become prototypes: msgpackr renames them (`__proto_`) and JSON drops them.
+ */
 export function decode(data: Uint8Array, headers?: HeaderView): { value: unknown; json: boolean } {
   if (data.length > MAX_CONTROL_MESSAGE_BYTES) {
     throw new WoodsError("TOO_LARGE", `message of ${data.length} bytes exceeds ${MAX_CONTROL_MESSAGE_BYTES}`);
   }
   if (data.length === 0) return { value: {}, json: false };
   if (isJsonPayload(data, headers)) {
+    const tooDeep = checkJsonDepth(data);
+    if (tooDeep) throw new WoodsError("BAD_REQUEST", `malformed JSON: ${tooDeep}`);
     try {
-      return { value: JSON.parse(textDecoder.decode(data)), json: true };
+      return { value: JSON.parse(textDecoder.decode(data), dropProtoKeys), json: true };
     } catch (e) {
       throw new WoodsError("BAD_REQUEST", `malformed JSON: ${(e as Error).message}`);
     }
   }
+  const broken = checkMsgpack(data);
+  if (broken) throw new WoodsError("BAD_REQUEST", `malformed msgpack: ${broken}`);
   try {
     return { value: packr.unpack(data), json: false };
   } catch (e) {

@@ -5,3 +5,4 @@ export * from "./schemas.js";
 export * from "./codec.js";
 export * from "./frames.js";
 export * from "./log-entries.js";
+export { MAX_DECODE_DEPTH, checkMsgpack, checkJsonDepth } from "./decode-limits.js";

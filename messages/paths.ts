@@ -6,7 +6,10 @@ export const SEGMENT_MAX_BYTES = 255;
 
 /**
  * Validates a remote path and returns its canonical form (`/a/b`).
- * Rejects relative paths, empty, `.` and `..` segments, control characters and NUL.
+ * Rejects relative paths, empty, `.` and `..` segments, control characters and NUL, lone surrogates
+ * (invalid UTF-8 arrives as U+FFFD, also refused), and paths over PATH_MAX_BYTES or with a segment over
+ * SEGMENT_MAX_BYTES. Nothing is URL-decoded: `%2e%2e%2f` is a literal name. Paths never become
+ * subject tokens or local file names, so `*`, `>` and `.` inside a segment are plain characters.
  * `allowRoot` permits `/` itself (for `ls`); a trailing slash is accepted only then.
  */
 export function normalizePath(path: unknown, options: { allowRoot?: boolean } = {}): string {
@@ -16,8 +19,9 @@ export function normalizePath(path: unknown, options: { allowRoot?: boolean } = 
     throw new WoodsError("INVALID_PATH", `path is longer than ${PATH_MAX_BYTES} bytes`);
   }
   if (path.includes("\uFFFD") || !isWellFormed(path)) throw new WoodsError("INVALID_PATH", "path is not valid UTF-8");
+  // C0, DEL and C1 controls (CR/LF among them): a name must print as what it is, in logs and listings.
   // eslint-disable-next-line no-control-regex
-  if (/[\u0000-\u001f\u007f]/.test(path)) throw new WoodsError("INVALID_PATH", "path contains NUL or control characters");
+  if (/[\u0000-\u001f\u007f-\u009f]/.test(path)) throw new WoodsError("INVALID_PATH", "path contains NUL or control characters");
   if (path === "/") {
     if (options.allowRoot) return "/";
     throw new WoodsError("INVALID_PATH", "path / is the root directory, not a file");

@@ -245,7 +245,21 @@ export type DatanodeCommand = {
   version: number;
   /** Why: "deleted" (file removed), "orphan", "stale" (old version), "surplus" (over-replicated), "corrupt". */
   reason?: string;
+  /** Epoch of the namenode that gave the order; a datanode refuses orders older than the highest epoch it has seen. */
+  epoch?: number;
 };
+
+/**
+ * Schema of one order in a heartbeat reply, checked by the datanode before acting on it
+ * (an order that fails it is ignored and logged, the others still run).
+ */
+export const datanodeCommandSchema = z.object({
+  type: z.literal("delete"),
+  chunkId: id,
+  version,
+  reason: z.string().max(64).optional(),
+  epoch: z.number().int().min(0).max(Number.MAX_SAFE_INTEGER).optional(),
+});
 
 /** Where an append goes (`appendLocate`). */
 export type AppendLocateReply =
@@ -290,7 +304,8 @@ export interface NamenodeReplies {
   rm: { path: string };
   nodes: { nodes: NodeInfo[] };
   fsck: FsckReply;
-  heartbeat: { commands: DatanodeCommand[]; fullReport: boolean };
+  /** `epoch`: the answering namenode's epoch (fencing: a datanode ignores replies from an older one). */
+  heartbeat: { commands: DatanodeCommand[]; fullReport: boolean; epoch?: number };
   report: Record<string, never>;
   appendLocate: AppendLocateReply;
   appendAllocate: { fileId: string; chunkId: string; version: number; replicas: string[] };

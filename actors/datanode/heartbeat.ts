@@ -4,13 +4,11 @@
  * down for a long time: keep trying, log the transition once, never crash.
  */
 import type { DatanodeCommand, NamenodeReplies, NamenodeRequest } from "../../messages/index.js";
-import { toWoodsError } from "../../messages/index.js";
+import { datanodeCommandSchema, toWoodsError } from "../../messages/index.js";
 import { call } from "../rpc.js";
 import type { DatanodeContext } from "./context.js";
 import type { LoadSampler } from "./load-sampler.js";
 import { announceRemoved } from "./announce.js";
-
-const CHUNK_ID_RE = /^[A-Za-z0-9_-]{1,128}$/;
 
 export class Heartbeat {
   private readonly ctx: DatanodeContext;
@@ -79,11 +77,22 @@ export class Heartbeat {
     }
     if (this.failures > 0) ctx.log.info(`${ctx.id} reached the namenode again after ${this.failures} failed heartbeats`);
     this.failures = 0;
+    // Fencing: a reply from an older namenode epoch than one seen (a stale namenode still
+    // answering after a takeover) carries no order we may follow. Replies without an epoch come
+    // from a namenode predating fencing and are taken as before.
+    const epoch = typeof reply.epoch === "number" && Number.isSafeInteger(reply.epoch) && reply.epoch >= 0 ? reply.epoch : undefined;
+    try {
+      ctx.replications.checkEpoch(epoch);
+    } catch (e) {
+      const commands = Array.isArray(reply.commands) ? reply.commands.length : 0;
+      ctx.log.warn({ epoch, highestEpoch: ctx.replications.highestEpoch, commands }, `${ctx.id} ignored a heartbeat reply (${commands} order(s)): ${(e as Error).message}`);
+      return;
+    }
     if (reply.fullReport === true || ctx.reporter.fullReportNeeded) {
       ctx.reporter.invalidate();
       await ctx.reporter.full();
     }
-    await this.runCommands(Array.isArray(reply.commands) ? reply.commands : []);
+    await this.runCommands(Array.isArray(reply.commands) ? reply.commands : [], epoch);
   }
 
   /**
@@ -92,13 +101,24 @@ export class Heartbeat {
    * reason removes the good copy and a corrupt one of that version too. Each order is reported
    * as `removed` even when nothing was held, so the namenode stops asking.
    */
-  private async runCommands(commands: DatanodeCommand[]): Promise<void> {
+  private async runCommands(commands: unknown[], replyEpoch: number | undefined): Promise<void> {
     const { ctx } = this;
     const removed = new Map<string, { chunkId: string; version: number }[]>();
     const stillHeld: { id: string; version: number; sizeBytes: number }[] = [];
-    for (const cmd of commands) {
-      if (cmd?.type !== "delete" || typeof cmd.chunkId !== "string" || !CHUNK_ID_RE.test(cmd.chunkId) || !Number.isSafeInteger(cmd.version) || cmd.version < 1) {
-        ctx.log.warn({ cmd }, "ignored a malformed or unknown namenode command");
+    for (const raw of commands) {
+      const parsed = datanodeCommandSchema.safeParse(raw);
+      if (!parsed.success) {
+        ctx.log.warn({ cmd: raw }, "ignored a malformed or unknown namenode command");
+        continue;
+      }
+      const cmd: DatanodeCommand = parsed.data;
+      // An order names the epoch of the namenode that decided it (else the reply's).
+      const orderEpoch = cmd.epoch ?? replyEpoch;
+      if (orderEpoch !== undefined && orderEpoch < ctx.replications.highestEpoch) {
+        ctx.log.warn(
+          { chunkId: cmd.chunkId, version: cmd.version, epoch: orderEpoch, highestEpoch: ctx.replications.highestEpoch },
+          `${ctx.id} refused to delete chunk ${cmd.chunkId} v${cmd.version}: the order is from namenode epoch ${orderEpoch}, epoch ${ctx.replications.highestEpoch} has been seen`,
+        );
         continue;
       }
       const reason = typeof cmd.reason === "string" ? cmd.reason.slice(0, 64) : "deleted";

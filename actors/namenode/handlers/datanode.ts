@@ -2,14 +2,21 @@
 import type { NamenodeContext, VerbHandler } from "../context.js";
 import type { NodeTransition } from "../registry.js";
 
-/** `heartbeat`: liveness and capacity; the reply carries pending delete orders and asks for a full report when needed. */
+/**
+ * `heartbeat`: liveness and capacity; the reply carries pending delete orders and asks for a full
+ * report when needed. Reply and orders carry this namenode's epoch: a datanode that has seen a
+ * newer namenode refuses them (fencing of a stale namenode still answering).
+ * TODO(issue 7, items 1–2): refuse a heartbeat whose `id` is not the sender's NATS user; without
+ * per-user auth the namenode cannot tell who sent it.
+ */
 export const heartbeat: VerbHandler<"heartbeat"> = (ctx, req) => {
   const r = ctx.state.registry.heartbeat(req);
   for (const t of r.transitions) announceNodeTransition(ctx, t);
   if (r.commands.length > 0) {
     ctx.log.debug({ dn: req.id, commands: r.commands.length }, `${req.id} is ordered to delete ${r.commands.length} chunk(s)`);
   }
-  return { commands: r.commands, fullReport: r.fullReport };
+  const epoch = ctx.epoch();
+  return { commands: r.commands.map((c) => ({ ...c, epoch })), fullReport: r.fullReport, epoch };
 };
 
 /** `report`: replica locations (full pages or deltas). */
