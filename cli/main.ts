@@ -40,7 +40,7 @@ function defaultClusterDir(): string {
 async function clientConfig(opts: { nats?: string; config?: string; creds?: string }) {
   const { loadConfig } = await import("../config/index.js");
   const { readState } = await import("./cluster/state.js");
-  const { credsFile } = await import("./cluster/auth.js");
+  const { credsFile, clientTls } = await import("./cluster/auth.js");
   const { existsSync } = await import("node:fs");
   const { resolve } = await import("node:path");
   const clusterDir = resolve(defaultClusterDir());
@@ -55,12 +55,14 @@ async function clientConfig(opts: { nats?: string; config?: string; creds?: stri
     const file = credsFile(clusterDir, "client");
     if (existsSync(file)) config.nats.creds = file;
   }
+  const tls = clientTls(local?.tls);
+  if (tls && !config.nats.tls.ca && !config.nats.tls.cert && local && sameServers(config.nats.url, local.nats)) config.nats.tls = tls;
   return config;
 }
 
 /** Whether two comma-separated server lists name the same servers. */
 function sameServers(a: string, b: string): boolean {
-  const norm = (s: string) => s.split(",").map((x) => x.trim().replace(/^nats:\/\//, "").replace(/^localhost:/, "127.0.0.1:")).filter(Boolean).sort().join(",");
+  const norm = (s: string) => s.split(",").map((x) => x.trim().replace(/^(nats|tls):\/\//, "").replace(/^localhost:/, "127.0.0.1:")).filter(Boolean).sort().join(",");
   return norm(a) === norm(b);
 }
 
@@ -185,6 +187,7 @@ Examples:
     .option("--dashboard-port <p>", "web dashboard port (default 8080, or a free port when 8080 is taken)", intArg("--dashboard-port", 0, 65535))
     .option("--dashboard-host <host>", "web dashboard listen address", "127.0.0.1")
     .option("--no-dashboard", "do not run the web dashboard")
+    .option("--tls <dir>", "require TLS: a folder with ca.pem, server-cert.pem, server-key.pem, client-cert.pem, client-key.pem (README, Security)")
     .addHelpText(
       "after",
       "\nExamples:\n" +
@@ -197,7 +200,7 @@ Examples:
         "Each actor's log is kept in <dir>/logs/<name>.log (JSON lines; `woods cluster status` lists the processes).",
     )
     .action(
-      action(async (o: { dir: string; datanodes: number; replication: number; chunkSize: string; port: number; detach?: boolean; dirsPerDatanode: number; dashboard: boolean; dashboardPort?: number; dashboardHost: string }, cmd: Command) => {
+      action(async (o: { dir: string; datanodes: number; replication: number; chunkSize: string; port: number; detach?: boolean; dirsPerDatanode: number; dashboard: boolean; dashboardPort?: number; dashboardHost: string; tls?: string }, cmd: Command) => {
         const chunkSizeBytes = await sizeArg(o.chunkSize);
         // `--config` is also a global option, which commander fills first.
         const extraConfigFile = (cmd.optsWithGlobals() as { config?: string }).config;
@@ -214,6 +217,7 @@ Examples:
           dashboard: o.dashboard,
           dashboardPort: o.dashboardPort,
           dashboardHost: o.dashboardHost,
+          ...(o.tls ? { tlsDir: o.tls } : {}),
         });
         const status = clusterStatus(o.dir);
         if (o.detach) {

@@ -154,6 +154,24 @@ function permBlock(perm: Permissions): string {
   return `permissions: { publish: ${side(perm.publish)}, subscribe: ${side(perm.subscribe)}${perm.allowResponses ? ", allow_responses: true" : ""} }`;
 }
 
+/** The PEM files of a `--tls` folder (README, Security). */
+export function tlsFiles(dir: string): { ca: string; serverCert: string; serverKey: string; cert: string; key: string } {
+  return {
+    ca: join(dir, "ca.pem"),
+    serverCert: join(dir, "server-cert.pem"),
+    serverKey: join(dir, "server-key.pem"),
+    cert: join(dir, "client-cert.pem"),
+    key: join(dir, "client-key.pem"),
+  };
+}
+
+/** The client-side TLS options (config `nats.tls`) of a cluster brought up with `--tls dir`. */
+export function clientTls(tls: { dir: string } | undefined): { ca: string; cert: string; key: string } | undefined {
+  if (!tls) return undefined;
+  const f = tlsFiles(tls.dir);
+  return { ca: f.ca, cert: f.cert, key: f.key };
+}
+
 export interface ClusterAuth {
   /** Credentials file per role and per datanode id. */
   files: Record<string, string>;
@@ -163,7 +181,7 @@ export interface ClusterAuth {
  * Creates the credentials that are missing (existing ones are kept across `cluster up`s) and writes
  * the server config with the accounts block. Returns where each process's credentials are.
  */
-export function writeClusterAuth(clusterDir: string, prefix: string, datanodeIds: string[], templateFile: string): ClusterAuth {
+export function writeClusterAuth(clusterDir: string, prefix: string, datanodeIds: string[], templateFile: string, tls?: { dir: string }): ClusterAuth {
   const subj = subjects(prefix);
   mkdirSync(credsDir(clusterDir), { recursive: true, mode: 0o700 });
   chmodSync(credsDir(clusterDir), 0o700);
@@ -193,6 +211,23 @@ ${users.join(",\n")}
   }
 }
 `;
-  writePrivate(serverConfigFile(clusterDir), text);
+  let tlsBlock = "";
+  if (tls) {
+    const f = tlsFiles(tls.dir);
+    for (const file of [f.ca, f.serverCert, f.serverKey, f.cert, f.key]) {
+      if (!existsSync(file)) throw new Error(`--tls ${tls.dir}: ${file} is missing (see README, Security)`);
+    }
+    // verify: every client must present a certificate signed by the CA, on top of its user and password.
+    tlsBlock = `
+tls {
+  cert_file: ${q(f.serverCert)}
+  key_file: ${q(f.serverKey)}
+  ca_file: ${q(f.ca)}
+  verify: true
+  timeout: 5
+}
+`;
+  }
+  writePrivate(serverConfigFile(clusterDir), text + tlsBlock);
   return { files };
 }

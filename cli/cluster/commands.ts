@@ -5,7 +5,7 @@ import { execFileSync } from "node:child_process";
 import { stringify as toYaml, parse as parseYaml } from "yaml";
 import { loadConfig } from "../../config/index.js";
 import { connectNats, call } from "../../actors/index.js";
-import { writeClusterAuth, credsFile } from "./auth.js";
+import { writeClusterAuth, credsFile, clientTls } from "./auth.js";
 import { DEFAULT_DASHBOARD_PORT } from "../../actors/dashboard/main.js";
 import { subjects, WoodsError, type NamenodeReplies } from "../../messages/index.js";
 import { freePort, portIsFree } from "./ports.js";
@@ -33,6 +33,8 @@ export interface UpOptions {
   dashboardPort?: number;
   /** Its listen address (default 127.0.0.1). */
   dashboardHost?: string;
+  /** A folder of PEM files that switches on TLS (README, Security); absent = plain TCP. */
+  tlsDir?: string;
 }
 
 type Tree = { [k: string]: unknown };
@@ -99,7 +101,7 @@ async function natsHealthy(state: ClusterState): Promise<boolean> {
  */
 async function waitForActors(state: ClusterState, prefix: string, expectAlive: string[], opts: { namenode?: boolean } = {}): Promise<void> {
   const admin = credsFile(state.dir, "admin");
-  const nc = await connectNats({ url: state.nats, name: "woods-cluster-launcher", reconnectForever: false, creds: existsSync(admin) ? admin : "" });
+  const nc = await connectNats({ url: state.nats, name: "woods-cluster-launcher", reconnectForever: false, creds: existsSync(admin) ? admin : "", tls: clientTls(state.tls) });
   const subj = subjects(prefix);
   try {
     for (const id of expectAlive) {
@@ -136,7 +138,9 @@ export async function clusterUp(opts: UpOptions): Promise<ClusterState> {
   if (!(await portIsFree(opts.port))) throw new WoodsError("UNAVAILABLE", `port ${opts.port} is in use (choose another with --port)`);
   const prefix = opts.prefix ?? "woods";
   const configFile = join(dir, "woods.yaml");
-  const url = `nats://127.0.0.1:${opts.port}`;
+  const tls = opts.tlsDir ? { dir: resolve(opts.tlsDir) } : undefined;
+  // tls:// makes clients insist on TLS from the first byte; the server requires it anyway.
+  const url = `${tls ? "tls" : "nats"}://127.0.0.1:${opts.port}`;
   const generated: Tree = { prefix, chunkSizeBytes: opts.chunkSizeBytes, replication: opts.replication };
   // The extra file wins over the flags' values, except the URL: the cluster's own server is the one it runs.
   if (opts.extraConfigFile) mergeTree(generated, readYamlMapping(opts.extraConfigFile));
@@ -161,6 +165,7 @@ export async function clusterUp(opts: UpOptions): Promise<ClusterState> {
     configFile,
     natsServer: { pid: null, port: opts.port, httpPort: await freePort(), storeDir: join(dir, "nats"), binary: natsBinary() },
     namenode: { pid: null, id: "nn1" },
+    ...(tls ? { tls } : {}),
     ...(!opts.dashboard
       ? {}
       : {
@@ -180,7 +185,7 @@ export async function clusterUp(opts: UpOptions): Promise<ClusterState> {
   };
   for (const dn of state.datanodes) for (const d of dataDirs(dn)) mkdirSync(d, { recursive: true });
   // Credentials (kept across restarts) and the server config with one user per process.
-  writeClusterAuth(dir, prefix, state.datanodes.map((d) => d.id), join(PROJECT_ROOT, "nats-server.conf"));
+  writeClusterAuth(dir, prefix, state.datanodes.map((d) => d.id), join(PROJECT_ROOT, "nats-server.conf"), tls);
   mkdirSync(state.natsServer.storeDir, { recursive: true });
   try {
     state.natsServer.pid = spawnNats(state);

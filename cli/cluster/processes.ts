@@ -4,7 +4,7 @@ import { openSync, closeSync, mkdirSync, existsSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { isRunning, dataDirs, type ClusterState } from "./state.js";
-import { credsFile, serverConfigFile } from "./auth.js";
+import { credsFile, serverConfigFile, clientTls } from "./auth.js";
 
 /** The project root: the nearest folder above this module with a package.json (works from dist/ and from sources). */
 function findRoot(): string {
@@ -53,12 +53,19 @@ export function spawnNats(state: ClusterState): number {
 }
 
 /** The environment of one actor process: the launcher's, with only that process's own credentials. */
-function actorEnv(file: string): NodeJS.ProcessEnv {
-  return { ...process.env, WOODS_CREDS: existsSync(file) ? file : "" };
+function actorEnv(state: ClusterState, file: string): NodeJS.ProcessEnv {
+  const tls = clientTls(state.tls);
+  return {
+    ...process.env,
+    WOODS_CREDS: existsSync(file) ? file : "",
+    WOODS_NATS_TLS_CA: tls?.ca ?? "",
+    WOODS_NATS_TLS_CERT: tls?.cert ?? "",
+    WOODS_NATS_TLS_KEY: tls?.key ?? "",
+  };
 }
 
 export function spawnNamenode(state: ClusterState): number {
-  return spawnLogged(process.execPath, [WOODS_BIN, "namenode", "--config", state.configFile], logFile(state, "namenode"), actorEnv(credsFile(state.dir, "namenode")));
+  return spawnLogged(process.execPath, [WOODS_BIN, "namenode", "--config", state.configFile], logFile(state, "namenode"), actorEnv(state, credsFile(state.dir, "namenode")));
 }
 
 export function spawnDatanode(state: ClusterState, id: string): number {
@@ -66,7 +73,7 @@ export function spawnDatanode(state: ClusterState, id: string): number {
   if (!dn) throw new Error(`no datanode ${id}`);
   const args = [WOODS_BIN, "datanode", "--id", id, ...dataDirs(dn).flatMap((d) => ["--dir", d]), "--config", state.configFile];
   if (dn.natsUrl) args.push("--nats", dn.natsUrl);
-  return spawnLogged(process.execPath, args, logFile(state, id), actorEnv(credsFile(state.dir, { datanode: id })));
+  return spawnLogged(process.execPath, args, logFile(state, id), actorEnv(state, credsFile(state.dir, { datanode: id })));
 }
 
 /** Sends a signal and waits until the process is gone (SIGKILL after `graceMs`). */
@@ -108,6 +115,6 @@ export function spawnDashboard(state: ClusterState): number {
   // --nats explicitly: the launcher's own $WOODS_NATS may name another cluster.
   const args = [WOODS_BIN, "dashboard", "--config", state.configFile, "--nats", state.nats, "--host", d.host, "--port", String(d.port), "--ready-file", dashboardReadyFile(state)];
   if (d.portFallback) args.push("--port-fallback");
-  return spawnLogged(process.execPath, args, logFile(state, "dashboard"), actorEnv(credsFile(state.dir, "dashboard")));
+  return spawnLogged(process.execPath, args, logFile(state, "dashboard"), actorEnv(state, credsFile(state.dir, "dashboard")));
 }
 

@@ -15,6 +15,11 @@ export interface ClusterState {
   natsServer: ProcState & { port: number; httpPort: number; storeDir: string; binary: string };
   namenode: ProcState & { id: string };
   /**
+   * TLS (absent = plain TCP): the folder given to `cluster up --tls`, with `ca.pem`, `server-cert.pem`,
+   * `server-key.pem` and the certificate every woods process presents, `client-cert.pem` / `client-key.pem`.
+   */
+  tls?: { dir: string };
+  /**
    * The web dashboard (absent in clusters made before it existed, or with `--no-dashboard`).
    * `port` is what it asks for; `url` is where it listens (it takes a free port when the asked one is taken).
    */

@@ -148,6 +148,8 @@ export interface ClusterOptions {
   /** Merged into the cluster's woods.yaml through `cluster up --config` (and used by client commands). */
   config?: ConfigTree;
   dirsPerDatanode?: number;
+  /** A folder of PEM files for `cluster up --tls` (ca.pem, server-cert.pem, server-key.pem, client-cert.pem, client-key.pem). */
+  tlsDir?: string;
   /** Runs on the fresh cluster dir before `cluster up` (e.g. to mount a tmpfs over `<dir>/dn1`). */
   beforeUp?: (dir: string) => void | Promise<void>;
 }
@@ -156,7 +158,7 @@ export interface ClusterOptions {
 export async function startCluster(opts: ClusterOptions = {}): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), "woods-cluster-"));
   const port = await freePort();
-  const url = `nats://127.0.0.1:${port}`;
+  const url = `${opts.tlsDir ? "tls" : "nats"}://127.0.0.1:${port}`;
   const upEnv = { WOODS_NATS: url, WOODS_LOG_LEVEL: "info" };
   const upArgs = [
     "cluster", "up", "--detach", "--dir", dir, "--port", String(port),
@@ -164,6 +166,7 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
     "--chunk-size", opts.chunkSize ?? "1MiB",
   ];
   if (opts.dirsPerDatanode) upArgs.push("--dirs-per-datanode", String(opts.dirsPerDatanode));
+  if (opts.tlsDir) upArgs.push("--tls", opts.tlsDir);
   if (opts.config) {
     // Outside the cluster dir, so a tmpfs mounted there in beforeUp cannot hide it.
     const extra = join(mkdtempSync(join(tmpdir(), "woods-cfg-")), "extra.yaml");
@@ -187,7 +190,11 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
   }
   clusterDirs.set(url, dir);
   // Client commands run as the cluster's `client` user, like a user's commands after `npm start`.
-  const env: NodeJS.ProcessEnv = { ...upEnv, WOODS_CONFIG: join(dir, "woods.yaml"), WOODS_CREDS: credsFile(dir, "client") };
+  const env: NodeJS.ProcessEnv = { ...upEnv, WOODS_CONFIG: join(dir, "woods.yaml"), WOODS_CREDS: credsFile(dir, "client"),
+    ...(opts.tlsDir
+      ? { WOODS_NATS_TLS_CA: join(opts.tlsDir, "ca.pem"), WOODS_NATS_TLS_CERT: join(opts.tlsDir, "client-cert.pem"), WOODS_NATS_TLS_KEY: join(opts.tlsDir, "client-key.pem") }
+      : {}),
+  };
   const woods = (args: string[], o: { input?: Buffer; timeoutMs?: number; env?: NodeJS.ProcessEnv } = {}) => {
     const full = args[0] === "cluster" ? [...args, "--dir", dir] : args;
     return runWoods(full, { ...o, env: { ...env, ...o.env } });
