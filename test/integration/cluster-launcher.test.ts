@@ -10,7 +10,8 @@ test("cluster up in the foreground serves until Ctrl-C, then stops every process
   const dir = mkdtempSync(join(tmpdir(), "woods-fg-"));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const port = await freePort();
-  const env = { WOODS_NATS: `nats://127.0.0.1:${port}` };
+  // The cluster dir gives client commands its client credentials (anonymous connections are refused).
+  const env = { WOODS_NATS: `nats://127.0.0.1:${port}`, WOODS_CLUSTER_DIR: dir, WOODS_CREDS: "", WOODS_CONFIG: "" };
   const up = spawn(process.execPath, [WOODS, "cluster", "up", "--dir", dir, "--port", String(port), "--datanodes", "2", "--replication", "2"], {
     stdio: ["ignore", "ignore", "pipe"],
   });
