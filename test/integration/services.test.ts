@@ -13,7 +13,7 @@ import { startNatsServer, type NatsServerHandle } from "../helpers/nats-server.j
 import { loadConfig } from "../../config/index.js";
 import { runNamenode, type NamenodeHandle } from "../../actors/namenode/index.js";
 import { runDatanode, type DatanodeHandle } from "../../actors/datanode/index.js";
-import { decode, encode, DATANODE_VERBS, NAMENODE_VERBS } from "../../messages/index.js";
+import { decode, encode, DATANODE_VERBS, NAMENODE_VERBS, DATANODE_SELF_VERBS } from "../../messages/index.js";
 
 const VERSION = (JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as { version: string }).version;
 
@@ -83,7 +83,8 @@ test.serial("$SRV.INFO of woods-datanode lists every datanode verb as an endpoin
     t.true(info.endpoints.every((e) => !e.queue_group));
   }
   const [nnInfo] = await atLeast<ServiceInfo>(1, () => svc.info("woods-namenode"));
-  t.deepEqual(nnInfo.endpoints.map((e) => e.name).sort(), [...NAMENODE_VERBS].sort());
+  // Plus the per-datanode heartbeat/report subjects (woods.namenode.dn.*.<verb>).
+  t.deepEqual(nnInfo.endpoints.map((e) => e.name).sort(), [...NAMENODE_VERBS, ...DATANODE_SELF_VERBS.map((v) => `dn_${v}`)].sort());
 });
 
 test.serial("$SRV.STATS counts requests served, and errors in the endpoint data", async (t) => {
