@@ -1,0 +1,125 @@
+/**
+ * Fencing of namenode orders on a real datanode, with a stand-in namenode over a real NATS server:
+ * heartbeat replies carry the namenode epoch; delete orders from an older epoch than the highest
+ * seen (in the reply or in the order itself) are refused, and the epoch learned from heartbeats
+ * also fences `replicate`.
+ */
+import test from "ava";
+import { crc32 } from "node:zlib";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { connect, type NatsConnection } from "@nats-io/transport-node";
+import { startNatsServer, type NatsServerHandle } from "../helpers/nats-server.js";
+import { sendFrames } from "../helpers/frames.js";
+import { runDatanode, type DatanodeHandle } from "../../actors/datanode/index.js";
+import { loadConfig } from "../../config/index.js";
+import { call } from "../../actors/rpc.js";
+import { chunkChecksum, decode, encode, type DatanodeCommand, type WoodsError } from "../../messages/index.js";
+
+let server: NatsServerHandle;
+let nc: NatsConnection;
+let dn: DatanodeHandle;
+let dir: string;
+let heartbeats = 0;
+const removedReported: string[] = [];
+/** What the stand-in namenode answers to the next heartbeat (then back to `steady`). */
+let next: { epoch?: number; commands: DatanodeCommand[] } | undefined;
+let steady: { epoch?: number; commands: DatanodeCommand[] } = { epoch: 5, commands: [] };
+
+const data = Buffer.from("fenced bytes ".repeat(1000));
+
+test.before(async () => {
+  server = await startNatsServer();
+  nc = await connect({ servers: server.url });
+  nc.subscribe("woods.namenode.heartbeat", {
+    callback: (_e, m) => {
+      heartbeats++;
+      const body = next ?? steady;
+      next = undefined;
+      m.respond(encode({ ok: true, fullReport: false, ...body }));
+    },
+  });
+  nc.subscribe("woods.namenode.report", {
+    callback: (_e, m) => {
+      const r = decode(m.data).value as { removed?: { id: string }[] };
+      for (const c of r.removed ?? []) removedReported.push(c.id);
+      m.respond(encode({ ok: true }));
+    },
+  });
+  dir = mkdtempSync(join(tmpdir(), "woods-fencing-"));
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      nats: { url: server.url },
+      log: { level: "silent" },
+      client: { requestTimeoutMs: 5000 },
+      datanode: { heartbeatIntervalMs: 50, scrubBytesPerSecond: 0 },
+    },
+  });
+  dn = await runDatanode({ id: "dn1", dirs: [dir], config });
+  await call(nc, "woods.datanode.dn1.open", { chunkId: "c1", version: 1, maxSizeBytes: data.length }, 5000);
+  await sendFrames(nc, "c1", data, 4096);
+  await call(nc, "woods.datanode.dn1.close", { chunkId: "c1", version: 1, sizeBytes: data.length, checksum: chunkChecksum(crc32(data)), frames: Math.ceil(data.length / 4096) }, 5000);
+});
+
+test.after.always(async () => {
+  await dn?.stop().catch(() => undefined);
+  await nc?.close();
+  await server?.stop();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+});
+
+/** Answers the next heartbeat with `reply`, and returns once the datanode has acted on it (its next beat has begun). */
+async function deliver(reply: { epoch?: number; commands: DatanodeCommand[] }): Promise<void> {
+  const start = heartbeats;
+  next = reply;
+  const deadline = Date.now() + 10_000;
+  // Beats are sequential: the second heartbeat after this one starts only after the first's orders ran.
+  while (heartbeats < start + 2 || next !== undefined) {
+    if (Date.now() > deadline) throw new Error("the datanode stopped sending heartbeats");
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+async function holds(): Promise<boolean> {
+  try {
+    const r = await call<{ data: Uint8Array }>(nc, "woods.datanode.dn1.read", { chunkId: "c1", version: 1, offset: 0, length: data.length }, 5000);
+    return Buffer.from(r.data).equals(data);
+  } catch (e) {
+    if ((e as WoodsError).code === "NOT_FOUND") return false;
+    throw e;
+  }
+}
+
+const del = (epoch?: number): DatanodeCommand => ({ type: "delete", chunkId: "c1", version: 1, reason: "deleted", ...(epoch === undefined ? {} : { epoch }) });
+
+test.serial("the epoch of heartbeat replies fences replicate orders from an older namenode", async (t) => {
+  await deliver({ epoch: 5, commands: [] });
+  const order = { repairId: "r1", chunkId: "c1", version: 1, sizeBytes: data.length, checksum: chunkChecksum(crc32(data)), targets: ["dn2"], bucket: "woods-repair" };
+  const e = await t.throwsAsync(call(nc, "woods.datanode.dn1.replicate", { ...order, epoch: 4 }, 5000));
+  t.is((e as WoodsError).code, "FENCED");
+  t.regex(e?.message ?? "", /epoch 4 refused: epoch 5/);
+});
+
+test.serial("a heartbeat reply from an older epoch is ignored: its delete orders are not run", async (t) => {
+  await deliver({ epoch: 3, commands: [del(3)] });
+  await deliver({ epoch: 4, commands: [del()] });
+  t.true(await holds());
+  t.false(removedReported.includes("c1"));
+});
+
+test.serial("a delete order older than the highest epoch is refused even inside a current reply", async (t) => {
+  await deliver({ epoch: 5, commands: [del(4), { type: "delete", chunkId: "../../etc", version: 1 } as DatanodeCommand, { type: "explode" } as unknown as DatanodeCommand] });
+  t.true(await holds());
+  t.false(removedReported.includes("c1"));
+});
+
+test.serial("an order of the current epoch, from a newer namenode, is carried out", async (t) => {
+  steady = { epoch: 6, commands: [] };
+  await deliver({ epoch: 6, commands: [del(6)] });
+  t.false(await holds());
+  const deadline = Date.now() + 10_000;
+  while (!removedReported.includes("c1") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+  t.true(removedReported.includes("c1"), "the datanode reports the chunk removed");
+});
