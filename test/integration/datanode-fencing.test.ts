@@ -32,7 +32,7 @@ const data = Buffer.from("fenced bytes ".repeat(1000));
 test.before(async () => {
   server = await startNatsServer();
   nc = await connect({ servers: server.url });
-  nc.subscribe("woods.namenode.heartbeat", {
+  nc.subscribe("woods.namenode.dn.*.heartbeat", {
     callback: (_e, m) => {
       heartbeats++;
       const body = next ?? steady;
@@ -40,7 +40,7 @@ test.before(async () => {
       m.respond(encode({ ok: true, fullReport: false, ...body }));
     },
   });
-  nc.subscribe("woods.namenode.report", {
+  nc.subscribe("woods.namenode.dn.*.report", {
     callback: (_e, m) => {
       const r = decode(m.data).value as { removed?: { id: string }[] };
       for (const c of r.removed ?? []) removedReported.push(c.id);

@@ -10,7 +10,7 @@ import { Writable } from "node:stream";
 import { Socket } from "node:net";
 import { crc32 } from "node:zlib";
 import { connect, headers as natsHeaders, type NatsConnection, type MsgHdrs } from "@nats-io/transport-node";
-import { startCluster, sha256, seededBytes, type TestCluster, FAST_FAULT_CONFIG } from "../helpers/cluster.js";
+import { startCluster, authFor, sha256, seededBytes, type TestCluster, FAST_FAULT_CONFIG } from "../helpers/cluster.js";
 import { loadConfig } from "../../config/index.js";
 import { WoodsClient } from "../../actors/client/index.js";
 import { decode, encode, FRAME_HEADERS, crcHex, subjects, type WireError, type StatReply } from "../../messages/index.js";
@@ -29,7 +29,8 @@ let baseStat: StatReply;
 
 test.before(async () => {
   cluster = await startCluster({ datanodes: 3, replication: 3, chunkSize: "1MiB", config: { datanode: { heartbeatIntervalMs: 300 } } });
-  evil = await connect({ servers: cluster.url, name: "evil" });
+  // Admin credentials: the handlers must hold against any authenticated peer, past what permissions filter.
+  evil = await connect({ servers: cluster.url, name: "evil", ...authFor(cluster.url, "admin") });
   const config = loadConfig({ env: cluster.env, overrides: { log: { level: "silent" }, client: FAST_FAULT_CONFIG.client as never } });
   client = await WoodsClient.connect(config, { name: "victim" });
   dns = (await cluster.status()).datanodes.map((d) => d.id);
@@ -363,7 +364,8 @@ test.serial("a frame over max_payload is refused by the server and the actors ke
         if (!sent && text.includes("INFO")) {
           sent = true;
           // The server refuses on the header; the payload is not sent, so no unread bytes make it reset the connection before we read its answer.
-          sock.write(`CONNECT {"verbose":false,"pedantic":false}\r\nPUB ${subj.namenode("stat")} ${max + 1}\r\n`);
+          const { user, pass } = authFor(cluster.url, "admin");
+          sock.write(`CONNECT ${JSON.stringify({ verbose: false, pedantic: false, user, pass })}\r\nPUB ${subj.namenode("stat")} ${max + 1}\r\n`);
         }
       });
       // The server may cut the connection while we still write (EPIPE): what it said is what counts.
@@ -420,7 +422,7 @@ test.serial("a replicate order with a stale namenode epoch is refused with FENCE
 // The two below need NATS accounts and permissions (issue 7, items 1–2, done in another worktree):
 // without them any connection may publish anything, so they are expected to fail until then.
 
-test.serial.failing("a spoofed heartbeat (a datanode id that is not the sender's) is refused [needs NATS permissions]", async (t) => {
+test.serial("a spoofed heartbeat (a datanode id that is not the sender's) is refused", async (t) => {
   const nodes = await client.nodes();
   const dn1 = nodes.find((n) => n.id === dns[0])!;
   const spoof = {
@@ -434,17 +436,27 @@ test.serial.failing("a spoofed heartbeat (a datanode id that is not the sender's
     chunkCount: dn1.chunks,
     dirs: [],
   };
-  const r = await raw(subj.namenode("heartbeat"), encode(spoof));
-  // Today the namenode accepts it (and hands the spoofer dn1's pending delete orders): no way to
-  // tell the sender without per-user auth.
-  refused(t, r, "FENCED");
+  // Another datanode's user: the server lets it publish only under its own id.
+  const other = await connect({ servers: cluster.url, name: "evil-datanode", ...authFor(cluster.url, { datanode: dns[1] }) });
+  try {
+    await t.throwsAsync(other.request(subj.fromDatanode(dns[0], "heartbeat"), encode(spoof), { timeout: 3000 }));
+    await t.throwsAsync(other.request(subj.namenode("heartbeat"), encode(spoof), { timeout: 3000 }));
+    // Its own subject with dn1's id in the body: the namenode compares them.
+    const m = await other.request(subj.fromDatanode(dns[1], "heartbeat"), encode(spoof), { timeout: 10_000 });
+    refused(t, decode(m.data, m.headers).value as Reply, "BAD_REQUEST", /is for datanode/);
+  } finally {
+    await other.close();
+  }
 });
 
-test.serial.failing("an ordinary client cannot use the JetStream purge API on the metadata log [needs NATS permissions]", async (t) => {
-  // A filter matching nothing, so running it today (when it is allowed) destroys nothing.
-  const m = await evil.request(`$JS.API.STREAM.PURGE.${subj.metaStream()}`, te.encode(JSON.stringify({ filter: "woods.meta.nothing-here" })), { timeout: 5000 });
-  const r = JSON.parse(new TextDecoder().decode(m.data)) as { success?: boolean; error?: { code: number; description: string } };
-  t.falsy(r.success, `purge was allowed: ${JSON.stringify(r)}`);
+test.serial("an ordinary client cannot use the JetStream purge API on the metadata log", async (t) => {
+  const ordinary = await connect({ servers: cluster.url, name: "evil-client", ...authFor(cluster.url, "client") });
+  try {
+    // A filter matching nothing, so a purge that got through would still destroy nothing.
+    await t.throwsAsync(ordinary.request(`$JS.API.STREAM.PURGE.${subj.metaStream()}`, te.encode(JSON.stringify({ filter: "woods.meta.nothing-here" })), { timeout: 3000 }));
+  } finally {
+    await ordinary.close();
+  }
 });
 
 test.serial("after every attack the stored file and the namespace are intact", async (t) => {
