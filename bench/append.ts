@@ -12,6 +12,7 @@ import { clusterUp, clusterDown } from "../cli/cluster/commands.js";
 import { loadConfig } from "../config/index.js";
 import { WoodsClient } from "../actors/client/index.js";
 import { connectNats } from "../actors/index.js";
+import { adminCreds } from "./auth.js";
 
 export interface AppendBenchResult {
   clients: number;
@@ -31,7 +32,7 @@ async function runAppends(work: string, port: number, name: string, batchMaxByte
   const extra = join(work, `${name}.yaml`);
   writeFileSync(extra, batchMaxBytes === undefined ? "{}\n" : `datanode:\n  appendBatchMaxBytes: ${batchMaxBytes}\n`);
   const state = await clusterUp({ dir: join(work, name), datanodes: 3, replication: 3, chunkSizeBytes: 64 * 1024 * 1024, port, detach: true, extraConfigFile: extra });
-  const config = loadConfig({ env: {}, overrides: { nats: { url: state.nats }, log: { level: "warn" } } });
+  const config = loadConfig({ env: {}, overrides: { nats: { url: state.nats, creds: adminCreds(state.dir) }, log: { level: "warn" } } });
   const clients = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => WoodsClient.connect(config, { name: `woods-bench-append-${i}` })));
   try {
     const path = "/bench/append.log";
@@ -53,8 +54,8 @@ async function runAppends(work: string, port: number, name: string, batchMaxByte
   }
 }
 
-async function jsPublishRate(natsUrl: string, total: number): Promise<number> {
-  const conns = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => connectNats({ url: natsUrl, name: `woods-bench-js-${i}` })));
+async function jsPublishRate(natsUrl: string, creds: string, total: number): Promise<number> {
+  const conns = await Promise.all(Array.from({ length: CLIENTS }, (_, i) => connectNats({ url: natsUrl, name: `woods-bench-js-${i}`, creds })));
   const jsm = await jetstreamManager(conns[0]);
   const stream = `BENCH_APPEND_${process.pid}`;
   const subject = `bench.append.${process.pid}`;
@@ -84,7 +85,7 @@ export async function appendBench(work: string, ports: () => Promise<number>, qu
   const state = await clusterUp({ dir: join(work, "append-js"), datanodes: 1, replication: 1, chunkSizeBytes: 64 * 1024 * 1024, port: await ports(), detach: true, extraConfigFile: extra });
   let js = 0;
   try {
-    js = await jsPublishRate(state.nats, CLIENTS * perClient);
+    js = await jsPublishRate(state.nats, adminCreds(state.dir), CLIENTS * perClient);
   } finally {
     await clusterDown(state.dir);
   }

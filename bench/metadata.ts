@@ -24,6 +24,8 @@ export interface MetadataRow {
 
 export interface MetadataOptions {
   natsUrl: string;
+  /** Credentials file of the user to connect as ("" = none). */
+  creds?: string;
   prefix?: string;
   quick: boolean;
   concurrencies?: number[];
@@ -54,8 +56,9 @@ export async function metadataBench(opts: MetadataOptions): Promise<MetadataRow[
   const count = opts.quick ? 400 : 10_000;
   const lsCount = opts.quick ? 40 : 1_000;
   const conns: NatsConnection[] = [];
-  for (let i = 0; i < MAX_CONNECTIONS; i++) conns.push(await connectNats({ url: opts.natsUrl, name: `woods-bench-meta-${i}` }));
-  const echoNc = await connectNats({ url: opts.natsUrl, name: "woods-bench-echo" });
+  const creds = opts.creds ?? "";
+  for (let i = 0; i < MAX_CONNECTIONS; i++) conns.push(await connectNats({ url: opts.natsUrl, name: `woods-bench-meta-${i}`, creds }));
+  const echoNc = await connectNats({ url: opts.natsUrl, name: "woods-bench-echo", creds });
   const echoSubject = `bench.echo.${process.pid}`;
   echoNc.subscribe(echoSubject, { callback: (_e, m) => void m.respond(m.data) });
   await echoNc.flush();

@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { clusterUp, clusterDown, clusterStop } from "../cli/cluster/commands.js";
 import { loadConfig } from "../config/index.js";
 import { WoodsClient } from "../actors/client/index.js";
+import { adminCreds } from "./auth.js";
 
 export interface RepairResult {
   lostMiB: number;
@@ -27,7 +28,7 @@ export async function repairBench(work: string, port: number, file: string, size
   const state = await clusterUp({
     dir: join(work, "repair-cluster"), datanodes: 4, replication: 3, chunkSizeBytes: 64 * 1024 * 1024, port, detach: true, extraConfigFile: extra,
   });
-  const config = loadConfig({ overrides: { nats: { url: state.nats }, log: { level: "warn" } } });
+  const config = loadConfig({ overrides: { nats: { url: state.nats, creds: adminCreds(state.dir) }, log: { level: "warn" } } });
   const client = await WoodsClient.connect(config, { name: "woods-bench-repair" });
   try {
     await client.put(createReadStream(file, { highWaterMark: 1 << 20 }), "/repair/big.bin", { replication: 3 });

@@ -14,6 +14,7 @@ import { clusterUp, clusterDown } from "../cli/cluster/commands.js";
 import { loadConfig } from "../config/index.js";
 import { WoodsClient } from "../actors/client/index.js";
 import { connectNats } from "../actors/index.js";
+import { adminCreds } from "./auth.js";
 import { objectStorePutGet } from "./objectstore.js";
 import { repairBench } from "./repair.js";
 import { metadataBench, metadataTable } from "./metadata.js";
@@ -52,7 +53,7 @@ async function metadataOnly() {
   const work = mkdtempSync(join(tmpdir(), "woods-bench-"));
   const state = await clusterUp({ dir: join(work, "cluster"), datanodes: 3, replication: 3, chunkSizeBytes: 64 * 1024 * 1024, port: await freePort(), detach: true });
   try {
-    console.log(metadataTable(await metadataBench({ natsUrl: state.nats, quick })));
+    console.log(metadataTable(await metadataBench({ natsUrl: state.nats, creds: adminCreds(state.dir), quick })));
   } finally {
     await clusterDown(state.dir);
     rmSync(work, { recursive: true, force: true });
@@ -80,10 +81,11 @@ async function main() {
   makeFile(file, sizeMiB * 1024 * 1024);
   const want = await sha256File(file);
   const state = await clusterUp({ dir: join(work, "cluster"), datanodes: 3, replication: 3, chunkSizeBytes: 64 * 1024 * 1024, port, detach: true });
-  const config = loadConfig({ overrides: { nats: { url: state.nats }, log: { level: "warn" } } });
+  const creds = adminCreds(state.dir);
+  const config = loadConfig({ overrides: { nats: { url: state.nats, creds }, log: { level: "warn" } } });
   const client = await WoodsClient.connect(config, { name: "woods-bench" });
   const staged = await WoodsClient.connect({ ...config, writePath: "staged" }, { name: "woods-bench-staged" });
-  const nc = await connectNats({ url: state.nats, name: "woods-bench-baseline" });
+  const nc = await connectNats({ url: state.nats, name: "woods-bench-baseline", creds });
   const results: Record<string, number[]> = { os_put: [], os_get: [], rf3_put: [], rf3_get: [], rf1_put: [], rf1_get: [], staged_put: [], cp: [] };
   const mib = sizeMiB;
   let metaTable = "";
@@ -118,7 +120,7 @@ async function main() {
       results.cp.push(mib / ((performance.now() - t) / 1000));
       rmSync(join(work, "copy.bin"));
     }
-    metaRows = await metadataBench({ natsUrl: state.nats, quick });
+    metaRows = await metadataBench({ natsUrl: state.nats, creds, quick });
     metaTable = metadataTable(metaRows);
   } finally {
     await client.close();
