@@ -70,7 +70,7 @@ async function raw(subject: string, data: Uint8Array, hdrs?: MsgHdrs): Promise<R
 
 function refused(t: ExecutionContext, reply: Reply, code: string, re?: RegExp): void {
   t.false(reply.ok, `expected ${code}, got ${JSON.stringify(reply).slice(0, 200)}`);
-  t.is(reply.error?.code, code, reply.error?.message);
+  t.is(reply.error?.code as string | undefined, code, reply.error?.message);
   if (re) t.regex(reply.error?.message ?? "", re);
 }
 
