@@ -19,6 +19,7 @@ import { objectStorePutGet } from "./objectstore.js";
 import { repairBench } from "./repair.js";
 import { metadataBench, metadataTable } from "./metadata.js";
 import { appendBench, appendTable, type AppendBenchResult } from "./append.js";
+import { restartBench, restartTable, RESTART_NOTES } from "./restart.js";
 import { ratioChart, type RatioBar } from "./chart.js";
 import type { MetadataRow } from "./metadata.js";
 
@@ -70,10 +71,22 @@ async function appendOnly() {
   }
 }
 
+/** `--only restart [--profile DIR]`: namenode restart time and heap, its tables; docs/benchmarks.md untouched. */
+async function restartOnly() {
+  const work = mkdtempSync(join(tmpdir(), "woods-bench-"));
+  const profArg = args.indexOf("--profile");
+  try {
+    console.log("\n" + restartTable(await restartBench({ quick, work, ...(profArg >= 0 ? { profileDir: args[profArg + 1] } : {}) })));
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
 async function main() {
   if (only === "metadata") return metadataOnly();
   if (only === "append") return appendOnly();
-  if (only !== undefined) throw new Error(`--only takes "metadata" or "append", not ${JSON.stringify(only)}`);
+  if (only === "restart") return restartOnly();
+  if (only !== undefined) throw new Error(`--only takes "metadata", "append" or "restart", not ${JSON.stringify(only)}`);
   const work = mkdtempSync(join(tmpdir(), "woods-bench-"));
   const port = await freePort();
   const file = join(work, "input.bin");

@@ -9,6 +9,8 @@
 import { WoodsError, parentsOf, type LogEntry } from "../../messages/index.js";
 import { assert } from "../lifecycle.js";
 import { AppendKeys, type AppendedKey } from "./append-keys.js";
+import { ownString as own } from "./own-string.js";
+import { IndexedTable } from "./key-index.js";
 
 export type { AppendedKey } from "./append-keys.js";
 
@@ -16,6 +18,7 @@ export type { AppendedKey } from "./append-keys.js";
  * A committed chunk. Kept deliberately small (one object, no per-chunk arrays):
  * the namespace must hold millions of them. Its lifecycle state is implicitly
  * `committed`; chunks in other states live in the allocation / deletion tables.
+ * Records are immutable: a change replaces the record (snapshot captures share them).
  */
 export interface ChunkRecord {
   readonly id: string;
@@ -46,10 +49,113 @@ export interface FileRecord {
   chunks: (ChunkRecord | undefined)[];
 }
 
+/**
+ * A checksum as stored: `crc32:<8 lowercase hex>` (every checksum the wire accepts) packed
+ * into its 32 bits as an int32, which V8 keeps inline in the record (a small integer, no
+ * allocation); any other string (old logs, tests) is kept as it is. 32+ bytes saved per chunk.
+ */
+export type PackedChecksum = number | string;
+
+/** Packs a checksum string (see PackedChecksum); a number is taken as the CRC32 bits already. */
+export function packChecksum(checksum: string | number): PackedChecksum {
+  if (typeof checksum === "number") return checksum | 0;
+  if (checksum.length !== 14 || !checksum.startsWith("crc32:")) return checksum;
+  let bits = 0;
+  for (let i = 6; i < 14; i++) {
+    const ch = checksum.charCodeAt(i);
+    const digit = ch >= 48 && ch <= 57 ? ch - 48 : ch >= 97 && ch <= 102 ? ch - 87 : -1;
+    // Upper-case hex would not format back to the same string: keep such a checksum as it is.
+    if (digit < 0) return checksum;
+    bits = (bits << 4) | digit;
+  }
+  return bits | 0;
+}
+
+/** The checksum string of a packed checksum. */
+export function formatChecksum(packed: PackedChecksum): string {
+  return typeof packed === "number" ? "crc32:" + (packed >>> 0).toString(16).padStart(8, "0") : packed;
+}
+
+/** The packed checksum of a chunk record (no formatting and parsing for records of this module). */
+export function packedChecksumOf(c: ChunkRecord): PackedChecksum {
+  return c instanceof StoredChunk ? c.sum : packChecksum(c.checksum);
+}
+
+/**
+ * A chunk record as stored: six in-object fields (72 bytes), the checksum packed. The id string is
+ * the one the chunk map is keyed by (one copy).
+ */
+class StoredChunk implements ChunkRecord {
+  constructor(
+    readonly id: string,
+    readonly file: FileRecord,
+    readonly index: number,
+    readonly version: number,
+    readonly size: number,
+    readonly sum: PackedChecksum,
+  ) {}
+
+  get checksum(): string {
+    return formatChecksum(this.sum);
+  }
+}
+
+/** Seconds of a stored time are counted from here, so they stay small integers (±68 years around it). */
+const TIME_BASE_S = 1_700_000_000;
+
+/**
+ * A file record as stored: every field set in the constructor, so all records share one shape.
+ * Times are kept as whole seconds (from TIME_BASE_S) and the milliseconds left over: two small
+ * integers V8 stores in the record itself, where a millisecond timestamp (> 2^31) would be a
+ * separate 16-byte heap number each, one more object per time for the collector to copy.
+ */
+class StoredFile implements FileRecord {
+  renamedFrom: string | undefined = undefined;
+  private ctimeS: number;
+  private ctimeRestMs: number;
+  private mtimeS: number;
+  private mtimeRestMs: number;
+
+  constructor(
+    readonly fileId: string,
+    public path: string,
+    readonly replication: number,
+    /** Dropped once the file is complete: only a file being written is recognised by it. */
+    public clientId: string | undefined,
+    public state: "writing" | "complete",
+    public sizeBytes: number,
+    ctimeMs: number,
+    mtimeMs: number,
+    public chunks: (ChunkRecord | undefined)[],
+  ) {
+    this.ctimeS = Math.floor(ctimeMs / 1000) - TIME_BASE_S;
+    // Exact for any integer below 2^53: the sum below gives back exactly `ctimeMs`.
+    this.ctimeRestMs = ctimeMs - (this.ctimeS + TIME_BASE_S) * 1000;
+    this.mtimeS = Math.floor(mtimeMs / 1000) - TIME_BASE_S;
+    this.mtimeRestMs = mtimeMs - (this.mtimeS + TIME_BASE_S) * 1000;
+  }
+
+  get ctimeMs(): number {
+    return (this.ctimeS + TIME_BASE_S) * 1000 + this.ctimeRestMs;
+  }
+
+  get mtimeMs(): number {
+    return (this.mtimeS + TIME_BASE_S) * 1000 + this.mtimeRestMs;
+  }
+
+  set mtimeMs(ms: number) {
+    this.mtimeS = Math.floor(ms / 1000) - TIME_BASE_S;
+    this.mtimeRestMs = ms - (this.mtimeS + TIME_BASE_S) * 1000;
+  }
+}
+
 /** An implied directory: exists while at least one file (in any state) lives under it. */
 interface DirRecord {
-  /** Names of direct children (files and directories). */
-  children: Set<string>;
+  readonly path: string;
+  /** The directory holding this one (undefined for the root). */
+  readonly parent: DirRecord | undefined;
+  /** Direct children, files and directories (by identity: adding one hashes no string). */
+  children: Set<StoredFile | DirRecord>;
   /** Files anywhere below, in any state (the directory exists while > 0). */
   filesBelow: number;
   /** Complete files anywhere below (the directory is listed while > 0). */
@@ -71,6 +177,8 @@ export interface CapturedFile {
   /** The path at the capture instant (a later rename changes `file.path`). */
   readonly path: string;
   readonly state: FileRecord["state"];
+  /** The writer's id at the capture instant (dropped when the file completes). */
+  readonly clientId: string | undefined;
   readonly sizeBytes: number;
   readonly mtimeMs: number;
   readonly chunks: readonly (ChunkRecord | undefined)[];
@@ -86,7 +194,8 @@ export interface RestoredFile {
   sizeBytes: number;
   ctimeMs: number;
   mtimeMs: number;
-  chunks: ({ id: string; version: number; size: number; checksum: string } | undefined)[];
+  /** `checksum`: the string, or the CRC32 bits of a `crc32:` checksum (see packChecksum). */
+  chunks: ({ id: string; version: number; size: number; checksum: string | number } | undefined)[];
 }
 
 /** Namespace-wide values a snapshot carries besides the files. */
@@ -120,10 +229,16 @@ export interface LsChild {
 }
 
 export class Namespace {
-  private readonly files = new Map<string, FileRecord>();
-  private readonly byId = new Map<string, FileRecord>();
-  private readonly chunkById = new Map<string, ChunkRecord>();
-  private readonly dirs = new Map<string, DirRecord>([["/", newDir()]]);
+  /** Files by path (key 0) and by id (key 1); chunks by id. Hash indexes, not Maps: see key-index.ts. */
+  private readonly fileTable = new IndexedTable<StoredFile>([(f) => f.path, (f) => f.fileId]);
+  private readonly chunkTable = new IndexedTable<StoredChunk>([(c) => c.id]);
+  private readonly files = lookup(this.fileTable, 0);
+  private readonly byId = lookup(this.fileTable, 1);
+  private readonly chunkById = lookup(this.chunkTable, 0);
+  private readonly root: DirRecord = newDir("/", undefined);
+  private readonly dirs = new Map<string, DirRecord>([["/", this.root]]);
+  /** The directory `dirOf` found last: files arrive grouped by directory (snapshots, replays, bulk writes). */
+  private lastDir: DirRecord = this.root;
   private epochValue = 0;
   private namenodeIdValue = "";
   private entriesApplied = 0;
@@ -251,18 +366,14 @@ export class Namespace {
     }
     const dir = this.dirs.get(prefix);
     if (!dir) throw new WoodsError("NOT_FOUND", `${prefix} does not exist`);
-    const base = prefix === "/" ? "" : prefix;
+    const nameAt = prefix === "/" ? 1 : prefix.length + 1;
     const out: LsChild[] = [];
-    for (const name of dir.children) {
-      const path = `${base}/${name}`;
-      const file = this.files.get(path);
-      if (file) {
-        if (file.state === "complete") out.push({ name, path, type: "file", size: file.sizeBytes });
-        continue;
-      }
-      const sub = this.dirs.get(path);
-      assert(sub, `child ${path} of ${prefix} is neither a file nor a directory`);
-      if (sub.completeBelow > 0) out.push({ name, path, type: "dir" });
+    for (const child of dir.children) {
+      const path = child.path;
+      const name = path.slice(nameAt);
+      if (child instanceof StoredFile) {
+        if (child.state === "complete") out.push({ name, path, type: "file", size: child.sizeBytes });
+      } else if (child.completeBelow > 0) out.push({ name, path, type: "dir" });
     }
     out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
     return out;
@@ -276,7 +387,7 @@ export class Namespace {
    */
   capture(): { meta: NamespaceMeta; files: CapturedFile[]; leases: ChunkLease[]; keys: AppendedKey[] } {
     const files: CapturedFile[] = [];
-    for (const f of this.files.values()) files.push({ file: f, path: f.path, state: f.state, sizeBytes: f.sizeBytes, mtimeMs: f.mtimeMs, chunks: f.chunks.slice() });
+    for (const f of this.files.values()) files.push({ file: f, path: f.path, state: f.state, clientId: f.clientId, sizeBytes: f.sizeBytes, mtimeMs: f.mtimeMs, chunks: f.chunks.slice() });
     // Lease and key records are immutable (replaced, never changed): sharing them is a copy.
     return {
       meta: { epoch: this.epochValue, namenodeId: this.namenodeIdValue, applied: this.entriesApplied, leaseEpoch: this.leaseEpochValue },
@@ -293,6 +404,17 @@ export class Namespace {
     this.namenodeIdValue = meta.namenodeId;
     this.entriesApplied = meta.applied;
     this.leaseEpochValue = meta.leaseEpoch;
+  }
+
+  /** Makes room for this many files and chunks (a snapshot's counts) before restoring them. */
+  reserve(files: number, chunks: number): void {
+    this.fileTable.reserve(files);
+    this.chunkTable.reserve(chunks);
+  }
+
+  /** Ends the files of a snapshot: throws INTERNAL if a file's path is also a directory (a file restored after a file below it). */
+  restoreFilesDone(): void {
+    for (const path of this.dirs.keys()) if (this.files.has(path)) throw new WoodsError("INTERNAL", `snapshot file ${path}: path is a directory`);
   }
 
   /** Adds an append lease from a snapshot (after its files). Throws INTERNAL when it does not fit them. */
@@ -323,35 +445,27 @@ export class Namespace {
     const bad = (why: string): never => {
       throw new WoodsError("INTERNAL", `snapshot file ${r.path}: ${why}`);
     };
-    if (this.files.has(r.path)) bad("duplicate path");
-    if (this.byId.has(r.fileId)) bad(`duplicate file id ${r.fileId}`);
-    if (this.dirs.has(r.path)) bad("path is a directory");
-    for (const parent of parentsOf(r.path)) if (this.files.has(parent)) bad(`${parent} is a file`);
-    const f: FileRecord = {
-      fileId: r.fileId,
-      path: r.path,
-      replication: r.replication,
-      ...(r.clientId !== undefined ? { clientId: r.clientId } : {}),
-      state: r.state,
-      sizeBytes: r.sizeBytes,
-      ctimeMs: r.ctimeMs,
-      mtimeMs: r.mtimeMs,
-      chunks: [],
-    };
-    for (let i = 0; i < r.chunks.length; i++) {
+    const n = r.chunks.length;
+    const chunks = exactArray(n);
+    const f = new StoredFile(r.fileId, r.path, r.replication, r.state === "writing" ? r.clientId : undefined, r.state, r.sizeBytes, r.ctimeMs, r.mtimeMs, chunks);
+    const taken = this.fileTable.add(f);
+    if (taken === 0) bad("duplicate path");
+    if (taken === 1) bad(`duplicate file id ${r.fileId}`);
+    // A path that is also a directory is found by restoreFilesDone (a check per directory, not per file).
+    for (let i = 0; i < n; i++) {
       const c = r.chunks[i];
       if (!c) continue;
-      if (this.chunkById.has(c.id)) bad(`duplicate chunk ${c.id}`);
-      const rec: ChunkRecord = { id: c.id, file: f, index: i, version: c.version, size: c.size, checksum: c.checksum };
-      f.chunks[i] = rec;
-      this.chunkById.set(c.id, rec);
+      const rec = new StoredChunk(c.id, f, i, c.version, c.size, packChecksum(c.checksum));
+      chunks[i] = rec;
+      if (this.chunkTable.add(rec) >= 0) bad(`duplicate chunk ${c.id}`);
     }
-    // Trailing holes never exist live (an index is set, so the length follows it); only pad when asked.
-    if (f.chunks.length < r.chunks.length) f.chunks.length = r.chunks.length;
-    this.files.set(f.path, f);
-    this.byId.set(f.fileId, f);
-    this.linkPath(f.path);
-    if (f.state === "complete") for (const dir of this.dirsOf(f.path)) dir.completeBelow++;
+    if (chunks.length < n) chunks.length = n;
+    // A parent that is a file is found by linkPath, when it would create that directory.
+    try {
+      this.linkPath(f, f.state === "complete" ? 1 : 0);
+    } catch (e) {
+      throw new WoodsError("INTERNAL", `snapshot file ${r.path}: ${(e as Error).message}`);
+    }
   }
 
   // ---- validation: request → entry to log ----
@@ -508,22 +622,10 @@ export class Namespace {
         this.namenodeIdValue = entry.namenodeId;
         return [];
       case "create": {
-        assert(!this.files.has(entry.path), `create of existing path ${entry.path}`);
-        assert(!this.byId.has(entry.fileId), `create of existing file id ${entry.fileId}`);
-        const f: FileRecord = {
-          fileId: entry.fileId,
-          path: entry.path,
-          replication: entry.replication,
-          ...(entry.clientId !== undefined ? { clientId: entry.clientId } : {}),
-          state: "writing",
-          sizeBytes: 0,
-          ctimeMs: entry.atMs,
-          mtimeMs: entry.atMs,
-          chunks: [],
-        };
-        this.files.set(f.path, f);
-        this.byId.set(f.fileId, f);
-        this.linkPath(f.path);
+        const f = new StoredFile(own(entry.fileId), own(entry.path), entry.replication, entry.clientId, "writing", 0, entry.atMs, entry.atMs, []);
+        const taken = this.fileTable.add(f);
+        assert(taken < 0, `create of existing ${taken === 0 ? `path ${entry.path}` : `file id ${entry.fileId}`}`);
+        this.linkPath(f);
         return [];
       }
       case "chunk": {
@@ -533,20 +635,13 @@ export class Namespace {
         const old = f.chunks[entry.index];
         if (old) {
           // A re-committed index (the writer retried after a lost reply): the old chunk is garbage.
-          this.chunkById.delete(old.id);
+          this.chunkTable.delete(0, old.id);
           dropped.push({ id: old.id, version: old.version });
         }
-        const c: ChunkRecord = {
-          id: entry.chunkId,
-          file: f,
-          index: entry.index,
-          version: entry.version,
-          size: entry.sizeBytes,
-          checksum: entry.checksum,
-        };
+        const c = new StoredChunk(own(entry.chunkId), f, entry.index, entry.version, entry.sizeBytes, packChecksum(entry.checksum));
+        assert(this.chunkTable.add(c) < 0, `chunk ${entry.chunkId} committed twice`);
         f.chunks[entry.index] = c;
         f.mtimeMs = entry.atMs;
-        this.chunkById.set(c.id, c);
         return dropped;
       }
       case "complete": {
@@ -555,7 +650,10 @@ export class Namespace {
         f.state = "complete";
         f.sizeBytes = entry.sizeBytes;
         f.mtimeMs = entry.atMs;
-        for (const dir of this.dirsOf(f.path)) dir.completeBelow++;
+        f.clientId = undefined;
+        // The chunk array grew one index at a time (17 slots for the first): keep exactly what it holds.
+        f.chunks = f.chunks.slice();
+        this.countComplete(f.path, 1);
         return [];
       }
       case "delete": {
@@ -564,16 +662,15 @@ export class Namespace {
         const dropped: DroppedChunk[] = [];
         for (const c of f.chunks) {
           if (!c) continue;
-          this.chunkById.delete(c.id);
+          this.chunkTable.delete(0, c.id);
           dropped.push({ id: c.id, version: c.version });
         }
-        if (f.state === "complete") for (const dir of this.dirsOf(f.path)) dir.completeBelow--;
+        if (f.state === "complete") this.countComplete(f.path, -1);
         const last = this.lastChunk(f);
         if (last) this.leasesByChunk.delete(last.id);
         this.keys.dropFile(f.fileId);
-        this.files.delete(f.path);
-        this.byId.delete(f.fileId);
-        this.unlinkPath(f.path);
+        this.fileTable.delete(1, f.fileId);
+        this.unlinkPath(f);
         return dropped;
       }
       case "lease": {
@@ -608,12 +705,12 @@ export class Namespace {
         if (last) this.leasesByChunk.delete(last.id);
         let total = 0;
         for (const ch of entry.chunks) {
-          assert(!this.chunkById.has(ch.chunkId), `appendChunks of chunk ${ch.chunkId} that is already in the namespace`);
-          const c: ChunkRecord = { id: ch.chunkId, file: f, index: f.chunks.length, version: ch.version, size: ch.sizeBytes, checksum: ch.checksum };
+          const c = new StoredChunk(own(ch.chunkId), f, f.chunks.length, ch.version, ch.sizeBytes, packChecksum(ch.checksum));
+          assert(this.chunkTable.add(c) < 0, `appendChunks of chunk ${ch.chunkId} that is already in the namespace`);
           f.chunks.push(c);
-          this.chunkById.set(c.id, c);
           total += ch.sizeBytes;
         }
+        f.chunks = f.chunks.slice();
         f.sizeBytes += total;
         f.mtimeMs = entry.atMs;
         this.keys.add({ key: entry.key, fileId: f.fileId, offset: entry.offset, sizeBytes: total, atMs: entry.atMs });
@@ -625,14 +722,13 @@ export class Namespace {
         assert(!this.files.has(entry.dst) && !this.dirs.has(entry.dst), `rename of ${entry.src} onto existing ${entry.dst}`);
         for (const parent of parentsOf(entry.dst)) assert(!this.files.has(parent), `rename of ${entry.src} under file ${parent}`);
         // Leave the old place first, so a directory that only held this file is gone before the new links.
-        for (const dir of this.dirsOf(f.path)) dir.completeBelow--;
-        this.files.delete(f.path);
-        this.unlinkPath(f.path);
-        f.path = entry.dst;
-        f.renamedFrom = entry.src;
-        this.files.set(f.path, f);
-        this.linkPath(f.path);
-        for (const dir of this.dirsOf(f.path)) dir.completeBelow++;
+        this.countComplete(f.path, -1);
+        this.unlinkPath(f);
+        this.fileTable.rekey(0, f.path, (moved) => {
+          moved.path = own(entry.dst);
+          moved.renamedFrom = own(entry.src);
+        });
+        this.linkPath(f, 1);
         // Chunks, append leases and append keys are keyed by id, not path: they move with the file.
         return [];
       }
@@ -640,14 +736,14 @@ export class Namespace {
         const c = this.chunkById.get(entry.chunkId);
         assert(c, `chunkVersion of unknown chunk ${entry.chunkId}`);
         assert(entry.version > c.version, `chunkVersion ${entry.version} of chunk ${c.id} does not follow ${c.version}`);
-        this.replaceChunk(c, { version: entry.version, size: c.size, checksum: c.checksum });
+        this.replaceChunk(c, { version: entry.version, size: c.size, checksum: c.sum });
         return [];
       }
     }
   }
 
   /** The file and its last chunk named by an append entry (asserted: the entry was validated before logging). */
-  private lastChunkOf(fileId: string, chunkId: string, op: string): { f: FileRecord; c: ChunkRecord } {
+  private lastChunkOf(fileId: string, chunkId: string, op: string): { f: StoredFile; c: StoredChunk } {
     const f = this.byId.get(fileId);
     assert(f && f.state === "complete", `${op} on file ${fileId} that is not complete`);
     const c = this.chunkById.get(chunkId);
@@ -656,10 +752,10 @@ export class Namespace {
   }
 
   /** Chunk records are immutable (snapshots share them): a change replaces the record. */
-  private replaceChunk(c: ChunkRecord, next: { version: number; size: number; checksum: string }): void {
-    const rec: ChunkRecord = { id: c.id, file: c.file, index: c.index, ...next };
+  private replaceChunk(c: StoredChunk, next: { version: number; size: number; checksum: PackedChecksum }): void {
+    const rec = new StoredChunk(c.id, c.file, c.index, next.version, next.size, packChecksum(next.checksum));
     c.file.chunks[c.index] = rec;
-    this.chunkById.set(c.id, rec);
+    this.chunkTable.replace(rec);
   }
 
   /** Id of the namenode that wrote the latest epoch entry. */
@@ -669,64 +765,89 @@ export class Namespace {
 
   // ---- directory bookkeeping ----
 
-  /** Directories containing `path`, root first. */
-  private dirsOf(path: string): DirRecord[] {
-    const out = [this.dirs.get("/")!];
-    for (const p of parentsOf(path)) {
-      const d = this.dirs.get(p);
-      assert(d, `directory ${p} of ${path} is missing`);
-      out.push(d);
-    }
-    return out;
+  /** Adds `delta` to the complete-file count of every directory above `path`. */
+  private countComplete(path: string, delta: number): void {
+    for (let d: DirRecord | undefined = this.dirOf(path); d; d = d.parent) d.completeBelow += delta;
   }
 
-  private linkPath(path: string): void {
-    let parent = this.dirs.get("/")!;
-    parent.filesBelow++;
-    let cur = "";
-    const segs = path.slice(1).split("/");
-    for (let i = 0; i < segs.length; i++) {
-      parent.children.add(segs[i]);
-      if (i === segs.length - 1) break;
-      cur += "/" + segs[i];
-      let d = this.dirs.get(cur);
-      if (!d) {
-        d = newDir();
-        this.dirs.set(cur, d);
-      }
+  /** Links a file into the directories of its path, creating those that do not exist yet; `complete` 1 counts it complete too. */
+  private linkPath(f: StoredFile, complete = 0): void {
+    const dir = this.dirOf(f.path);
+    dir.children.add(f);
+    for (let d: DirRecord | undefined = dir; d; d = d.parent) {
       d.filesBelow++;
-      parent = d;
+      d.completeBelow += complete;
     }
   }
 
-  private unlinkPath(path: string): void {
-    const segs = path.slice(1).split("/");
-    const chain: [string, DirRecord][] = [["/", this.dirs.get("/")!]];
-    let cur = "";
-    for (let i = 0; i < segs.length - 1; i++) {
-      cur += "/" + segs[i];
-      chain.push([cur, this.dirs.get(cur)!]);
+  /** The directory holding `path`, created (with its own parents) when missing. */
+  private dirOf(path: string): DirRecord {
+    const last = this.lastDir;
+    const n = last.path === "/" ? 0 : last.path.length;
+    // Same directory as last time: no slice, no hashing (most calls in a restore or a replay).
+    if (path.length > n + 1 && path.charCodeAt(n) === 47 && path.indexOf("/", n + 1) < 0 && path.startsWith(last.path)) return last;
+    const at = parentPath(path);
+    const found = this.dirs.get(at);
+    if (found) {
+      this.lastDir = found;
+      return found;
     }
+    // Only here can a file be in the way: an existing directory has no file at its path.
+    if (this.files.has(at)) throw new WoodsError("INTERNAL", `${at} is a file, so ${path} cannot be under it`);
+    const up = this.dirOf(at);
+    const d = newDir(at, up);
+    up.children.add(d);
+    this.dirs.set(at, d);
+    return d;
+  }
+
+  private unlinkPath(f: StoredFile): void {
+    const dir = this.dirs.get(parentPath(f.path));
+    assert(dir, `directory of ${f.path} is missing`);
+    assert(dir.children.delete(f), `${f.path} is not linked in its directory`);
     // Walk up from the file: a directory whose last file went disappears from its parent.
-    let childName = segs[segs.length - 1];
-    for (let i = chain.length - 1; i >= 0; i--) {
-      const [dirPath, dir] = chain[i];
-      if (childName !== "") dir.children.delete(childName);
-      dir.filesBelow--;
-      assert(dir.filesBelow >= 0, `negative file count under ${dirPath}`);
-      if (dir.filesBelow === 0 && dirPath !== "/") {
-        this.dirs.delete(dirPath);
-        childName = segs[i - 1];
-      } else {
-        childName = "";
+    for (let d: DirRecord | undefined = dir; d; d = d.parent) {
+      d.filesBelow--;
+      assert(d.filesBelow >= 0, `negative file count under ${d.path}`);
+      if (d.filesBelow === 0 && d.parent) {
+        this.dirs.delete(d.path);
+        d.parent.children.delete(d);
+        if (this.lastDir === d) this.lastDir = this.root;
       }
     }
   }
 }
 
-function newDir(): DirRecord {
-  return { children: new Set(), filesBelow: 0, completeBelow: 0 };
+/** The read side of one key of a table, shaped like a Map's. */
+function lookup<T>(table: IndexedTable<T>, k: number): { get(key: string): T | undefined; has(key: string): boolean; readonly size: number; values(): IterableIterator<T> } {
+  return {
+    get: (key) => table.get(k, key),
+    has: (key) => table.has(k, key),
+    get size() {
+      return table.size;
+    },
+    values: () => table.values(),
+  };
 }
+
+function newDir(path: string, parent: DirRecord | undefined): DirRecord {
+  return { path, parent, children: new Set(), filesBelow: 0, completeBelow: 0 };
+}
+
+/** The directory part of a canonical path (`/` for a top-level name). */
+function parentPath(path: string): string {
+  const cut = path.lastIndexOf("/");
+  return cut <= 0 ? "/" : path.slice(0, cut);
+}
+
+/**
+ * An array of `n` holes with room for exactly `n` (one grown index by index reserves 17 slots for
+ * its first element). Very long ones are left to grow: V8 would make a huge holey array a dictionary.
+ */
+function exactArray(n: number): (ChunkRecord | undefined)[] {
+  return n <= EXACT_ARRAY_MAX ? new Array(n) : [];
+}
+const EXACT_ARRAY_MAX = 50_000;
 
 function baseName(path: string): string {
   return path.slice(path.lastIndexOf("/") + 1);

@@ -5,6 +5,7 @@
  * delete it, or maybe an orphan) comes from a classifier the caller passes in.
  */
 import type { DatanodeCommand, NamenodeRequest } from "../../messages/index.js";
+import { COUNT_CORRUPT, ReplicaTable } from "./replica-table.js";
 
 export type NodeState = "alive" | "dead" | "full";
 
@@ -25,12 +26,12 @@ export interface NodeRecord {
   failedDirs: number;
 }
 
-/** A replica location: which node holds which version. */
+/** A replica location: which node holds which version (a snapshot of it: the registry keeps them packed). */
 export interface Replica {
   readonly node: NodeRecord;
-  version: number;
+  readonly version: number;
   /** The node found this copy corrupt (read, scrub, scan): never served, never counted as a good copy. */
-  corrupt: boolean;
+  readonly corrupt: boolean;
 }
 
 /**
@@ -64,6 +65,11 @@ export interface RegistryOptions {
   commandsPerHeartbeatMax: number;
   /** False while orphans must be kept (safe mode); default always allowed. */
   orphanDeletesAllowed?: () => boolean;
+  /**
+   * The string to key a newly located chunk by: the namespace's copy of its id, so each id is
+   * held once (undefined for a chunk the namespace does not know: the registry copies it).
+   */
+  internChunkId?: (chunkId: string) => string | undefined;
 }
 
 /** A state change worth logging and publishing. */
@@ -79,20 +85,25 @@ export type Report = NamenodeRequest<"report">;
 
 export class Registry {
   private readonly nodes = new Map<string, NodeRecord>();
-  private readonly locations = new Map<string, Replica[]>();
+  /** Nodes by their index in `locations` (interned: a replica names its node by a small integer). */
+  private readonly nodeList: NodeRecord[] = [];
+  private readonly nodeIndex = new Map<string, number>();
+  private readonly locations: ReplicaTable;
   /** nodeId → chunkId → version to delete and why. */
   private readonly pending = new Map<string, Map<string, { version: number; reason: DeleteReason }>>();
   /** nodeId → unknown chunks seen during the grace period, re-judged after it. */
   private readonly suspects = new Map<string, Map<string, number>>();
   /** nodeId → stale copies whose delete waits (verdict `defer`), re-judged on each tick. */
   private readonly deferred = new Map<string, Map<string, number>>();
-  /** nodeId → the full report being received (reportId and the chunks seen so far). */
-  private readonly fullReports = new Map<string, { reportId: string; seen: Set<string> }>();
+  /** nodeId → the full report being received; the copies it listed so far are marked seen in `locations`. */
+  private readonly fullReports = new Map<string, { reportId: string }>();
 
   constructor(
     private readonly opts: RegistryOptions,
     private readonly clock: () => number,
-  ) {}
+  ) {
+    this.locations = new ReplicaTable(opts.internChunkId);
+  }
 
   node(id: string): NodeRecord | undefined {
     return this.nodes.get(id);
@@ -102,10 +113,30 @@ export class Registry {
     return [...this.nodes.values()];
   }
 
-  /** Replica locations of a chunk (any version, any node state). */
+  /** Replica locations of a chunk (any version, any node state), oldest first; a fresh array. */
   replicas(chunkId: string): readonly Replica[] {
-    return this.locations.get(chunkId) ?? [];
+    const out: Replica[] = [];
+    for (const e of this.locations.list(chunkId)) out.push({ node: this.nodeList[e.node], version: e.version, corrupt: e.corrupt });
+    return out;
   }
+
+  /** True when some node is known to hold some copy of the chunk. */
+  isLocated(chunkId: string): boolean {
+    return this.locations.has(chunkId);
+  }
+
+  /**
+   * Copies of `version` of a chunk, counted without building replica lists (the watchdog scans
+   * every chunk each tick): `good`/`corrupt` on nodes that are not dead, and whether any node,
+   * dead or not, reported a good one.
+   */
+  copyCounts(chunkId: string, version: number): { good: number; corrupt: number; reported: boolean } {
+    const live = this.locations.countCopies(chunkId, version, this.notDead);
+    const any = live % COUNT_CORRUPT > 0 ? live : this.locations.countCopies(chunkId, version);
+    return { good: live % COUNT_CORRUPT, corrupt: Math.floor(live / COUNT_CORRUPT), reported: any % COUNT_CORRUPT > 0 };
+  }
+
+  private readonly notDead = (node: number): boolean => this.nodeList[node].state !== "dead";
 
   /** Nodes that are not dead and hold a good (not corrupt) copy of `version` of the chunk. */
   liveReplicas(chunkId: string, version: number): Replica[] {
@@ -141,6 +172,8 @@ export class Registry {
         failedDirs: 0,
       };
       this.nodes.set(hb.id, node);
+      this.nodeIndex.set(hb.id, this.nodeList.length);
+      this.nodeList.push(node);
       transitions.push({ kind: "joined", node, previous: "unknown" });
     } else if (node.state === "dead") {
       transitions.push({ kind: "joined", node, previous: "dead" });
@@ -186,39 +219,33 @@ export class Registry {
     const node = this.nodes.get(rep.id);
     if (!node) return out;
     out.known = true;
-    let seen: Set<string> | undefined;
+    const at = this.indexOf(node);
     if (rep.full) {
-      let fr = this.fullReports.get(node.id);
+      const fr = this.fullReports.get(node.id);
       if (!fr || fr.reportId !== rep.reportId || rep.page === 0) {
-        fr = { reportId: rep.reportId, seen: new Set() };
-        this.fullReports.set(node.id, fr);
+        this.fullReports.set(node.id, { reportId: rep.reportId });
+        this.locations.clearSeen(at);
       }
-      seen = fr.seen;
     }
     for (const c of rep.chunks) {
-      seen?.add(c.id);
-      if (this.addReplica(node, c.id, c.version, false, classify) === "stale") out.stale.push({ chunkId: c.id, version: c.version });
+      if (this.addReplica(node, c.id, c.version, false, classify, rep.full) === "stale") out.stale.push({ chunkId: c.id, version: c.version });
     }
     for (const c of rep.corrupt ?? []) {
-      seen?.add(c.id);
-      const wasCorrupt = this.replicas(c.id).some((r) => r.node === node && r.version === c.version && r.corrupt);
-      const verdict = this.addReplica(node, c.id, c.version, true, classify);
+      const wasCorrupt = this.locations.list(c.id).some((r) => r.node === at && r.version === c.version && r.corrupt);
+      const verdict = this.addReplica(node, c.id, c.version, true, classify, rep.full);
       if (verdict === "stale") out.stale.push({ chunkId: c.id, version: c.version });
       else if (!wasCorrupt) out.corrupt.push({ chunkId: c.id, version: c.version, reason: c.reason });
     }
     for (const c of rep.removed) this.removeReplica(node, c.id, c.version);
     if (rep.full && rep.last) {
       this.fullReports.delete(node.id);
-      // A full report is the whole truth about the node: forget what it no longer has.
-      for (const [chunkId, reps] of this.locations) {
-        if (seen!.has(chunkId)) continue;
-        const i = reps.findIndex((r) => r.node === node);
-        if (i >= 0) this.dropAt(chunkId, reps, i);
-      }
+      // A full report is the whole truth about the node: forget what it did not list. What it still
+      // holds after that is exactly what it listed.
+      this.locations.dropUnseen(at);
       const susp = this.suspects.get(node.id);
-      if (susp) for (const id of [...susp.keys()]) if (!seen!.has(id)) susp.delete(id);
+      if (susp) for (const id of [...susp.keys()]) if (!this.locations.holds(id, at)) susp.delete(id);
       const later = this.deferred.get(node.id);
-      if (later) for (const id of [...later.keys()]) if (!seen!.has(id)) later.delete(id);
+      if (later) for (const id of [...later.keys()]) if (!this.locations.holds(id, at)) later.delete(id);
       node.reported = true;
     }
     return out;
@@ -346,8 +373,8 @@ export class Registry {
     return now >= this.opts.orphanGraceUntilMs && (this.opts.orphanDeletesAllowed?.() ?? true);
   }
 
-  private addReplica(node: NodeRecord, chunkId: string, version: number, corrupt: boolean, classify: ChunkClassifier): ChunkVerdict {
-    this.upsert(node, chunkId, version, corrupt);
+  private addReplica(node: NodeRecord, chunkId: string, version: number, corrupt: boolean, classify: ChunkClassifier, listedInFull = false): ChunkVerdict {
+    this.locations.upsert(chunkId, this.indexOf(node), version, corrupt, listedInFull);
     const verdict = classify(chunkId, version);
     if (verdict === "delete" || verdict === "stale") this.enqueue(node.id, chunkId, version, reasonOf(verdict));
     else if (verdict === "defer") this.defer(node.id, chunkId, version);
@@ -368,33 +395,28 @@ export class Registry {
     later.set(chunkId, version);
   }
 
+  /** The node's index in `locations`. */
+  private indexOf(node: NodeRecord): number {
+    const i = this.nodeIndex.get(node.id);
+    if (i === undefined) throw new Error(`invariant broken: node ${node.id} is not interned`);
+    return i;
+  }
+
   private upsert(node: NodeRecord, chunkId: string, version: number, corrupt: boolean): void {
-    let reps = this.locations.get(chunkId);
-    if (!reps) this.locations.set(chunkId, (reps = []));
-    const r = reps.find((x) => x.node === node);
-    if (r) {
-      r.version = version;
-      // The latest word of the node wins: a copy it lists as good again (re-replicated onto it) is good.
-      r.corrupt = corrupt;
-    } else reps.push({ node, version, corrupt });
+    // The latest word of the node wins: a copy it lists as good again (re-replicated onto it) is good.
+    this.locations.upsert(chunkId, this.indexOf(node), version, corrupt);
   }
 
   private removeReplica(node: NodeRecord, chunkId: string, version: number): void {
-    const reps = this.locations.get(chunkId);
-    const i = reps ? reps.findIndex((r) => r.node === node && r.version === version) : -1;
-    if (reps && i >= 0) this.dropAt(chunkId, reps, i);
+    this.locations.remove(chunkId, this.indexOf(node), version);
     this.pending.get(node.id)?.delete(chunkId);
     this.suspects.get(node.id)?.delete(chunkId);
     this.deferred.get(node.id)?.delete(chunkId);
   }
 
-  private dropAt(chunkId: string, reps: Replica[], i: number): void {
-    reps.splice(i, 1);
-    if (reps.length === 0) this.locations.delete(chunkId);
-  }
-
   private holds(nodeId: string, chunkId: string, version: number): boolean {
-    return this.replicas(chunkId).some((r) => r.node.id === nodeId && r.version === version);
+    const i = this.nodeIndex.get(nodeId);
+    return i !== undefined && this.locations.holds(chunkId, i, version);
   }
 
   private enqueue(nodeId: string, chunkId: string, version: number, reason: DeleteReason): void {

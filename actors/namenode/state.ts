@@ -80,6 +80,8 @@ export class NamenodeState {
         // from before the restart is about to commit (its retried commit is accepted). Such replicas
         // are indistinguishable from orphans until every pre-restart write completed or lost its lease.
         orphanDeletesAllowed: () => !this.safeMode && this.writingBeforeStart.size === 0,
+        // Key replica locations by the namespace's own copy of each chunk id: one string per chunk.
+        internChunkId: (chunkId) => this.ns.chunk(chunkId)?.id,
       },
       opts.clock,
     );

@@ -34,7 +34,10 @@ export function chunkHealth(registry: Registry, chunkId: string, version: number
  * and so are deleted chunks (they are no longer in the namespace) and chunks
  * leased for appends (a copy would fall behind the appends; repaired, trimmed
  * or cleaned once the lease ends).
- * `countReported` (safe mode only) also counts chunks with a reported good copy.
+ * `countReported` (safe mode only) counts chunks with a reported good copy instead: safe mode needs
+ * only that count, and right after a restart nearly every chunk would need a view (a million
+ * objects a tick, holding up the reports that end safe mode). The tick that leaves safe mode plans
+ * with no chunks; the next one plans with all.
  */
 export function buildClusterView(state: NamenodeState, nowMs: number, tracked: ReadonlySet<string>, countReported: boolean): ClusterView {
   const { ns, registry } = state;
@@ -43,8 +46,14 @@ export function buildClusterView(state: NamenodeState, nowMs: number, tracked: R
   for (const f of ns.allFiles()) {
     for (const c of f.chunks) {
       if (!c) continue;
-      if (countReported && registry.replicas(c.id).some((r) => r.version === c.version && !r.corrupt)) reported++;
+      // Counted without building replica lists: a tick scans every chunk, and most are healthy.
+      const n = registry.copyCounts(c.id, c.version);
+      if (countReported) {
+        if (n.reported) reported++;
+        continue;
+      }
       if (f.state !== "complete" || state.appendLeases.has(c.id)) continue;
+      if (n.good === f.replication && n.corrupt === 0 && !tracked.has(c.id)) continue;
       const h = chunkHealth(registry, c.id, c.version);
       const view = { ...h, replication: f.replication };
       if (!needsAttention(view) && !tracked.has(c.id)) continue;

@@ -252,9 +252,9 @@ test("a snapshot carries the key table, the leases and the lease epoch; replayin
   for (const e of log.slice(0, cut)) head.apply(e);
   for (const perPart of [1, 10_000]) {
     const enc = await encodeSnapshot({ ...head.capture(), logSeq: 9, createdAtMs: 1 }, { filesPerPart: perPart });
-    t.like(enc.header, { v: 2, leaseEpoch: head.leaseEpoch, keys: head.appendKeyCount, leases: [...head.leases()].length });
+    t.like(enc.header, { v: 3, leaseEpoch: head.leaseEpoch, keys: head.appendKeyCount, leases: [...head.leases()].length });
     const { header, ns: back } = decodeSnapshot(Buffer.concat(enc.parts));
-    t.is(header.v, 2);
+    t.is(header.v, 3);
     t.deepEqual(observe(back), observe(head));
     for (const e of log.slice(cut)) back.apply(e);
     t.deepEqual(observe(back), observe(ns));
