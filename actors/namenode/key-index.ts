@@ -10,11 +10,21 @@
  * the index stores no strings: ~16-24 bytes per entry at the load factors it keeps (≤ 1/2).
  */
 
-/** FNV-1a over the UTF-16 code units of `s`, as an int32. */
+/**
+ * Seed of every hash in this process. Paths are chosen by clients: with a hash anyone can compute,
+ * a client could create files whose paths all collide and make every lookup walk them all. Random
+ * per process, like V8's own string hash seed; nothing observable depends on it (rows keep their
+ * insertion order), only where entries sit in the tables.
+ */
+const HASH_SEED = globalThis.crypto.getRandomValues(new Int32Array(1))[0];
+
+/** FNV-1a over the UTF-16 code units of `s`, from a per-process seed, finished with murmur3's mix (as an int32). */
 export function hashKey(s: string): number {
-  let h = 0x811c9dc5 | 0;
+  let h = 0x811c9dc5 ^ HASH_SEED;
   for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
 }
 
 const INITIAL_CAPACITY = 16;
