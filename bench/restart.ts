@@ -451,7 +451,7 @@ with three replicas; a file with one chunk took 928 / 1,393 bytes.
 | snapshot: garbage collection | ~1,000 | 7 long-lived objects per file (file, chunk array + its store, chunk, 3 strings), each copied out of the young generation |
 | snapshot: parsing the parts | ~700 | reading fields, making the id (hex) and path (UTF-8) strings |
 | snapshot: Object Store read + SHA-256 | ~600 | 93 MiB through the NATS client (its parser and buffer copies), the store's digest and ours (native) |
-| log tail, 100k entries | ~400–600 | msgpack ~80, zod validation ~110, NATS delivery ~150, applying ~170 |
+| log tail, 100k entries | ~400–600 | msgpack ~110, zod validation ~110, NATS delivery ~150, applying ~170 |
 
 Before, the same snapshot took 12 s: each file went through msgpack tuples, checks, object literals and three \`Map.set\`s
 with string keys (~1 µs each at a million keys: V8 re-reads the key strings on every probe and rehash), and the Object Store
@@ -469,7 +469,13 @@ hashed the object in JavaScript (~250 ms per 100k files).
 | replica locations (3 copies) | ~60 | index ~16 + id slot ~8 + 32-byte slab of (node, version, flags); was a Map entry, an array and 3 objects (~460) |
 | directory entry | ~20 | a Set of child records (no string hashing) |
 
-What is left, and why: a file is still ~7 heap objects (GC time at restart grows with them); a tick of the replication
-watchdog still scans every chunk (~0.4 s a tick at 1M chunks: no allocation for healthy chunks any more, and none at all
-in safe mode, where it once built a million objects a tick and starved the reports that end safe mode); right after safe
-mode ends with chunks still unreported, the watchdog logs and publishes each missing chunk on its own (a million lines).`;
+Wall times on this machine move with whatever else runs on its 2 cores (the same 1M-file start took 3.6 s with the machine
+quiet and 8 s with two test suites running); the start's CPU time (~5 s at 1M, counting the collector's helper threads)
+moves less.
+
+What is left, and why: a file is still ~7 heap objects (GC time at restart grows with them). A tick of the replication
+watchdog still scans every chunk (~0.4 s a tick at 1M chunks; healthy chunks no longer allocate anything, and safe mode
+no longer builds a view per chunk: it built a million objects a tick and starved the reports that end safe mode). Taking
+in the three full reports of 1M chunks takes 5–15 s (msgpack and zod validation of each 10,000-chunk page is ~2.5 µs per
+chunk); if they are not all in when \`safeModeMaxMs\` (30 s) runs out, the watchdog starts on the unreported chunks and logs
+and publishes each one as missing on its own (a million lines), so the bench holds safe mode until every chunk is reported.`;
