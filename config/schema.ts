@@ -48,6 +48,8 @@ export const configSchema = z
         snapshotLogPurge: z.boolean(),
         appendLeaseMs: positive,
         appendKeyTtlMs: positive,
+        leaderLeaseMs: positive,
+        leaderRenewMs: positive,
       })
       .strict(),
     datanode: z

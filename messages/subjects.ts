@@ -41,6 +41,13 @@ export type NamenodeVerb = (typeof NAMENODE_VERBS)[number];
 export const DATANODE_SELF_VERBS = ["heartbeat", "report"] as const;
 export type DatanodeSelfVerb = (typeof DATANODE_SELF_VERBS)[number];
 
+/**
+ * Read-only namenode verbs a standby namenode also answers, on `<prefix>.shadow.<verb>`, from its
+ * copy of the namespace (it tails the log): clients fall back to them while no namenode is active.
+ */
+export const SHADOW_VERBS = ["ping", "stat", "ls", "nodes"] as const;
+export type ShadowVerb = (typeof SHADOW_VERBS)[number];
+
 /** Datanode request verbs, answered on `<prefix>.datanode.<id>.<verb>`. */
 export const DATANODE_VERBS = ["ping", "open", "close", "abort", "read", "ingest", "replicate", "append", "appendApply"] as const;
 export type DatanodeVerb = (typeof DATANODE_VERBS)[number];
@@ -109,6 +116,10 @@ export interface Subjects {
   repairBucket(): string;
   /** Object Store bucket holding the namenode's namespace snapshots (checkpoints). */
   snapshotBucket(): string;
+  /** KV bucket holding the active namenode's leader lease (docs/operations.md, high availability). */
+  leaderBucket(): string;
+  /** Subject on which standby namenodes answer read-only verbs (GFS's shadow masters). */
+  shadow(verb: ShadowVerb): string;
 }
 
 /** Builds every subject for a deployment prefix (default `woods`). */
@@ -148,5 +159,10 @@ export function subjects(prefix = "woods"): Subjects {
     stagingBucket: () => `${bucketBase}-staging`,
     repairBucket: () => `${bucketBase}-repair`,
     snapshotBucket: () => `${bucketBase}-snapshots`,
+    leaderBucket: () => `${bucketBase}-leader`,
+    shadow: (verb) => {
+      if (!(SHADOW_VERBS as readonly string[]).includes(verb)) throw new TypeError(`unknown shadow verb ${verb}`);
+      return `${prefix}.shadow.${verb}`;
+    },
   };
 }
