@@ -35,10 +35,13 @@ export const NAMENODE_VERBS = [
 export type NamenodeVerb = (typeof NAMENODE_VERBS)[number];
 
 /**
- * What a datanode tells the namenode about itself. These travel on per-datanode subjects
- * (`<prefix>.namenode.dn.<id>.<verb>`) so a NATS permission can pin each datanode user to its own id.
+ * What a datanode tells or asks the namenode on its own behalf: its heartbeats and reports, and
+ * as the primary of a leased chunk the append verbs. These travel on per-datanode subjects
+ * (`<prefix>.namenode.dn.<id>.<verb>`) so a NATS permission can pin each datanode user to its own
+ * id; the namenode checks the body against the id (heartbeat/report `id`, appendLease `dn`, the
+ * holder of lease `epoch` for appendCommit/appendDropReplica).
  */
-export const DATANODE_SELF_VERBS = ["heartbeat", "report"] as const;
+export const DATANODE_SELF_VERBS = ["heartbeat", "report", "appendLease", "appendCommit", "appendDropReplica"] as const;
 export type DatanodeSelfVerb = (typeof DATANODE_SELF_VERBS)[number];
 
 /**
@@ -98,7 +101,7 @@ export interface Subjects {
   /** Wildcard for every namenode verb (used by the namenode to subscribe). */
   namenodeAll(): string;
   datanode(id: string, verb: DatanodeVerb): string;
-  /** Subject on which datanode `id` sends its own heartbeats or reports to the namenode. */
+  /** Subject on which datanode `id` sends its own heartbeats, reports and primary's append requests to the namenode. */
   fromDatanode(id: string, verb: DatanodeSelfVerb): string;
   /** Wildcard over every datanode's `fromDatanode(·, verb)` (the namenode subscribes it). */
   fromDatanodeAll(verb: DatanodeSelfVerb): string;

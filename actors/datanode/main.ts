@@ -106,7 +106,8 @@ export async function runDatanode(opts: DatanodeOptions): Promise<DatanodeHandle
       log,
       now: Date.now,
       sleep: (ms) => sleep(ms),
-      namenode: (verb, body, timeoutMs) => call(nc, subj.namenode(verb), body, timeoutMs),
+      // On this node's own subjects (`<prefix>.namenode.dn.<id>.<verb>`): the only ones its NATS user may publish.
+      namenode: (verb, body, timeoutMs) => call(nc, subj.fromDatanode(id, verb), body, timeoutMs),
       // The primary's own copy goes through the same function as a replica's, not over NATS.
       apply: (dn, req, timeoutMs) =>
         dn === id ? withTimeout(applyAppend(ctx, req), timeoutMs, `appendApply on ${id}'s own copy of chunk ${req.chunkId}`) : call(nc, subj.datanode(dn, "appendApply"), req, timeoutMs),

@@ -4,7 +4,17 @@
  * datanodes. The decisions live in the pure modules; this file only connects them.
  */
 import type { NatsConnection, Subscription } from "@nats-io/transport-node";
-import { NAMENODE_VERBS, DATANODE_SELF_VERBS, namenodeRequests, WoodsError, type LogEntry, type NamenodeVerb, type Subjects } from "../../messages/index.js";
+import {
+  NAMENODE_VERBS,
+  DATANODE_SELF_VERBS,
+  namenodeRequests,
+  WoodsError,
+  type DatanodeSelfVerb,
+  type LogEntry,
+  type NamenodeRequest,
+  type NamenodeVerb,
+  type Subjects,
+} from "../../messages/index.js";
 import { serve } from "../rpc.js";
 import type { NamenodeContext, VerbHandler } from "./context.js";
 import { handlers, removeFile, announceNodeTransition } from "./handlers/index.js";
@@ -19,17 +29,21 @@ export interface CrashHooks {
 
 /** Subscribes every namenode verb. Call only after replay: a request must never see a half-built state. */
 export function serveNamenode(nc: NatsConnection, subj: Subjects, ctx: NamenodeContext, crash?: CrashHooks): Subscription[] {
-  return [...NAMENODE_VERBS.map((verb) => serveVerb(nc, subj, ctx, verb, crash)), ...DATANODE_SELF_VERBS.map((verb) => serveFromDatanode(nc, subj, ctx, verb))];
+  return [...NAMENODE_VERBS.map((verb) => serveVerb(nc, subj, ctx, verb, crash)), ...DATANODE_SELF_VERBS.map((verb) => serveFromDatanode(nc, subj, ctx, verb, crash))];
 }
 
 /**
  * Serves `<prefix>.namenode.dn.<id>.<verb>`: the server's permissions let a datanode user publish only
- * under its own id, and a permission cannot see the payload, so the body's id must be the subject's.
- * The plain `<prefix>.namenode.<verb>` stays served for trusted tools (only the namenode and admin users may
- * publish it); datanodes never use it.
+ * under its own id, and a permission cannot see the payload, so the body must speak for the subject's
+ * id (`senderMismatch`). The plain `<prefix>.namenode.<verb>` stays served for trusted tools (only the
+ * namenode and admin users may publish it); datanodes never use it.
  */
-function serveFromDatanode(nc: NatsConnection, subj: Subjects, ctx: NamenodeContext, verb: (typeof DATANODE_SELF_VERBS)[number]): Subscription {
+function serveFromDatanode(nc: NatsConnection, subj: Subjects, ctx: NamenodeContext, verb: DatanodeSelfVerb, crash?: CrashHooks): Subscription {
   const handler = handlers[verb] as VerbHandler<typeof verb>;
+  const run =
+    crash && isMutationVerb(verb)
+      ? (req: unknown) => withCrashPoints(nc, ctx, verb, crash, (c) => handler(c, req as never))
+      : (req: unknown) => handler(ctx, req as never);
   return serve(
     nc,
     subj.fromDatanodeAll(verb),
@@ -37,14 +51,43 @@ function serveFromDatanode(nc: NatsConnection, subj: Subjects, ctx: NamenodeCont
     (req, { msg }) => {
       const tokens = msg.subject.split(".");
       const subjectId = tokens[tokens.length - 2];
-      if (req.id !== subjectId) {
-        ctx.log.warn({ subject: msg.subject, claimed: req.id }, `refused a ${verb} on ${msg.subject} that claims to come from ${req.id}`);
-        throw new WoodsError("BAD_REQUEST", `${verb} on ${msg.subject} is for datanode ${subjectId}, but the body says id ${JSON.stringify(req.id)}`);
+      const mismatch = senderMismatch(ctx, verb, req as NamenodeRequest<DatanodeSelfVerb>, subjectId);
+      if (mismatch) {
+        ctx.log.warn({ subject: msg.subject, dn: subjectId }, `refused a ${verb} on ${msg.subject}: ${mismatch}`);
+        throw new WoodsError("BAD_REQUEST", `${verb} on ${msg.subject} comes from datanode ${subjectId}, but ${mismatch}`);
       }
-      return handler(ctx, req as never);
+      return run(req);
     },
     { log: ctx.log, verb: `dn_${verb}` },
   );
+}
+
+/**
+ * Why a request that datanode `dn` sent on its own subject does not speak for `dn`, or undefined.
+ * heartbeat/report name their sender (`id`), appendLease the primary asking (`dn`). appendCommit
+ * and appendDropReplica name lease `epoch`, which only its primary may use: refused when the
+ * namespace's lease on the chunk is that epoch and held by another node. Any other epoch is no live
+ * lease, and the handler refuses it (NOT_PRIMARY) but for a commit's retry of a batch applied
+ * before, which is answered without changing anything.
+ */
+function senderMismatch(ctx: NamenodeContext, verb: DatanodeSelfVerb, req: NamenodeRequest<DatanodeSelfVerb>, dn: string): string | undefined {
+  switch (verb) {
+    case "heartbeat":
+    case "report": {
+      const id = (req as NamenodeRequest<"heartbeat" | "report">).id;
+      return id === dn ? undefined : `the body says id ${JSON.stringify(id)}`;
+    }
+    case "appendLease": {
+      const claimed = (req as NamenodeRequest<"appendLease">).dn;
+      return claimed === dn ? undefined : `the body asks for ${JSON.stringify(claimed)}'s lease`;
+    }
+    case "appendCommit":
+    case "appendDropReplica": {
+      const { chunkId, epoch } = req as NamenodeRequest<"appendCommit" | "appendDropReplica">;
+      const lease = ctx.state.ns.chunkLease(chunkId);
+      return lease && lease.epoch === epoch && lease.primary !== dn ? `lease epoch ${epoch} on chunk ${chunkId} is held by ${lease.primary}` : undefined;
+    }
+  }
 }
 
 function serveVerb<V extends NamenodeVerb>(nc: NatsConnection, subj: Subjects, ctx: NamenodeContext, verb: V, crash?: CrashHooks): Subscription {

@@ -125,10 +125,8 @@ export function rolePermissions(subj: Subjects, role: FixedRole | { datanode: st
   return {
     publish: {
       allow: [
+        // Heartbeats, reports and the primary's append verbs, only under its own id (messages/subjects.ts, DATANODE_SELF_VERBS).
         `${p}.namenode.dn.${id}.>`,
-        subj.namenode("appendLease"),
-        subj.namenode("appendCommit"),
-        subj.namenode("appendDropReplica"),
         `${p}.datanode.*.ping`,
         `${p}.datanode.*.ingest`,
         `${p}.datanode.*.appendApply`,

@@ -69,9 +69,9 @@ function refuse(m: Msg, code: string, message: string): void {
 
 /** The stand-in namenode: heartbeats, reports and the three verbs a primary calls. */
 function serveFakeNamenode(): void {
-  // Heartbeats and reports come on the per-datanode subjects (`woods.namenode.dn.<id>.<verb>`).
+  // Heartbeats, reports and the primary's append verbs come on the per-datanode subjects (`woods.namenode.dn.<id>.<verb>`).
   const on = (verb: string, fn: (req: any, m: Msg) => void | Promise<void>) =>
-    nc.subscribe(verb === "heartbeat" || verb === "report" ? `woods.namenode.dn.*.${verb}` : `woods.namenode.${verb}`, {
+    nc.subscribe(`woods.namenode.dn.*.${verb}`, {
       callback: (_e, m) => void fn(decode(m.data).value, m),
     });
   on("heartbeat", (_req, m) => answer(m, { commands: [], fullReport: false }));

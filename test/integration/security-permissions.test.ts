@@ -96,6 +96,61 @@ test.serial("a datanode user cannot speak for another datanode nor write the log
   t.deepEqual(nodes.map((n) => n.id).sort(), ["dn1", "dn2"]);
 });
 
+/** Sends `body` on `subject` and returns the namenode's error reply (fails the test when it succeeds). */
+async function refusedReply(nc: NatsConnection, subject: string, body: unknown): Promise<{ code: string; message: string }> {
+  const reply = await nc.request(subject, encode(body), { timeout: 10_000 });
+  const r = decode(reply.data, reply.headers).value as { ok: boolean; error?: { code: string; message: string } };
+  if (r.ok || !r.error) throw new Error(`${subject} was answered ok: ${JSON.stringify(r)}`);
+  return r.error;
+}
+
+test.serial("a primary's append verbs travel on its own subjects: another datanode can neither publish them nor speak for its lease", async (t) => {
+  // A real append through the primary: lease, commit (and the datanodes' permissions) on the per-datanode subjects.
+  t.is((await cluster.put("/sec/log.txt", Buffer.from("first\n"))).code, 0);
+  await cluster.ok(["append", "-", "/sec/log.txt"], { input: Buffer.from("second\n") });
+  t.is((await cluster.ok(["get", "/sec/log.txt", "-"])).stdout.toString(), "first\nsecond\n");
+
+  const client = await connectAs("client");
+  let loc: { mode: string; chunkId: string; epoch: number; primary: string; version: number };
+  try {
+    const m = await client.request(subj.namenode("appendLocate"), encode({ path: "/sec/log.txt", key: "sec-locate-1", sizeBytes: 4 }), { timeout: 10_000 });
+    loc = decode(m.data, m.headers).value as typeof loc;
+  } finally {
+    await client.close();
+  }
+  t.is(loc.mode, "tail");
+  const other = loc.primary === "dn1" ? "dn2" : "dn1";
+  const commit = { chunkId: loc.chunkId, epoch: loc.epoch, version: loc.version, fromBytes: 13, toBytes: 17, checksum: "crc32:00000000", records: [{ key: "forged-1", sizeBytes: 4 }] };
+
+  const nc = await connectAs({ datanode: other });
+  try {
+    // The server: not the primary's subject, not the plain one.
+    t.regex(await publishDenied(nc, subj.fromDatanode(loc.primary, "appendCommit"), encode(commit)), new RegExp(`${loc.primary}\\.appendCommit`));
+    t.regex(await publishDenied(nc, subj.fromDatanode(loc.primary, "appendDropReplica")), /appendDropReplica/);
+    for (const verb of ["appendLease", "appendCommit", "appendDropReplica"] as const) {
+      t.regex(await publishDenied(nc, subj.namenode(verb)), new RegExp(`namenode\\.${verb}`));
+    }
+    // The namenode: on its own subject, a body that speaks for the primary is refused.
+    const lease = await refusedReply(nc, subj.fromDatanode(other, "appendLease"), { chunkId: loc.chunkId, epoch: loc.epoch, dn: loc.primary });
+    t.is(lease.code, "BAD_REQUEST");
+    t.regex(lease.message, new RegExp(`comes from datanode ${other}.*${loc.primary}`));
+    const forged = await refusedReply(nc, subj.fromDatanode(other, "appendCommit"), commit);
+    t.is(forged.code, "BAD_REQUEST");
+    t.regex(forged.message, new RegExp(`lease epoch ${loc.epoch} on chunk ${loc.chunkId} is held by ${loc.primary}`));
+    const drop = await refusedReply(nc, subj.fromDatanode(other, "appendDropReplica"), { chunkId: loc.chunkId, epoch: loc.epoch, version: loc.version, failed: [loc.primary] });
+    t.is(drop.code, "BAD_REQUEST");
+    // Its own lease question under its own id reaches the handler: not the primary.
+    t.is((await refusedReply(nc, subj.fromDatanode(other, "appendLease"), { chunkId: loc.chunkId, epoch: loc.epoch, dn: other })).code, "NOT_PRIMARY");
+  } finally {
+    await nc.close();
+  }
+  // Nothing forged landed: the file is unchanged, still appendable, and both replicas are there.
+  const st = await cluster.stat("/sec/log.txt");
+  t.is(st.size, 13);
+  await cluster.ok(["append", "-", "/sec/log.txt"], { input: Buffer.from("third\n") });
+  t.is((await cluster.ok(["get", "/sec/log.txt", "-"])).stdout.toString(), "first\nsecond\nthird\n");
+});
+
 test.serial("the monitor user reads events but may not send requests", async (t) => {
   const nc = await connectAs("monitor");
   try {
