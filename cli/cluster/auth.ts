@@ -113,6 +113,8 @@ export function rolePermissions(subj: Subjects, role: FixedRole | { datanode: st
           ...clientVerbs.map((v) => subj.namenode(v)),
           ...CLIENT_DATANODE_VERBS.map((v) => `${p}.datanode.*.${v}`),
           `${p}.data.>`,
+          // Read-only verbs of standby namenodes (stat, ls, nodes, ping), GFS's shadow masters.
+          `${p}.shadow.*`,
           // Service discovery (`$SRV.PING|INFO|STATS`) is read-only for the services.
           "$SRV.>",
           ...objectStoreSubjects(subj.stagingBucket(), { create: true }),
@@ -175,11 +177,37 @@ export interface ClusterAuth {
   files: Record<string, string>;
 }
 
+/** The routes of a NATS cluster (several servers); absent = a single server. */
+export interface ClusterRoutes {
+  /** The cluster's name (default "woods"). */
+  name?: string;
+  /** `host:port` of every server's route listener (each server's own may be included: it ignores a route to itself). */
+  routes: string[];
+}
+
+export interface ClusterAuthOptions {
+  /** Adds a `cluster {}` block: route listener on $WOODS_NATS_HOST:$WOODS_NATS_ROUTE_PORT, routes, route password (and TLS with `tls`). */
+  cluster?: ClusterRoutes;
+}
+
+/** The route user's credentials file (its password is only ever written into 0600 files, never printed). */
+export function routeCredsFile(clusterDir: string): string {
+  return join(credsDir(clusterDir), "route.creds");
+}
+
 /**
  * Creates the credentials that are missing (existing ones are kept across `cluster up`s) and writes
- * the server config with the accounts block. Returns where each process's credentials are.
+ * the server config with the accounts block (identical on every server of a cluster: they share the
+ * file). Returns where each process's credentials are.
  */
-export function writeClusterAuth(clusterDir: string, prefix: string, datanodeIds: string[], templateFile: string, tls?: { dir: string }): ClusterAuth {
+export function writeClusterAuth(
+  clusterDir: string,
+  prefix: string,
+  datanodeIds: string[],
+  templateFile: string,
+  tls?: { dir: string },
+  opts: ClusterAuthOptions = {},
+): ClusterAuth {
   const subj = subjects(prefix);
   mkdirSync(credsDir(clusterDir), { recursive: true, mode: 0o700 });
   chmodSync(credsDir(clusterDir), 0o700);
@@ -210,22 +238,48 @@ ${users.join(",\n")}
 }
 `;
   let tlsBlock = "";
+  let tlsInner = "";
   if (tls) {
     const f = tlsFiles(tls.dir);
     for (const file of [f.ca, f.serverCert, f.serverKey, f.cert, f.key]) {
       if (!existsSync(file)) throw new Error(`--tls ${tls.dir}: ${file} is missing (see README, Security)`);
     }
     // verify: every client must present a certificate signed by the CA, on top of its user and password.
-    tlsBlock = `
-tls {
-  cert_file: ${q(f.serverCert)}
+    tlsInner = `  cert_file: ${q(f.serverCert)}
   key_file: ${q(f.serverKey)}
   ca_file: ${q(f.ca)}
   verify: true
   timeout: 5
-}
+`;
+    tlsBlock = `
+tls {
+${tlsInner}}
 `;
   }
-  writePrivate(serverConfigFile(clusterDir), text + tlsBlock);
+  let clusterBlock = "";
+  if (opts.cluster) {
+    const route = ensureCreds(routeCredsFile(clusterDir), "route");
+    files.route = routeCredsFile(clusterDir);
+    const routes = opts.cluster.routes.map((hp) => q(`nats-route://${route.user}:${route.password}@${hp}`));
+    // With TLS, routes use the server certificate both ways (it needs serverAuth and clientAuth usages,
+    // or none) and must present one signed by the same CA.
+    clusterBlock = `
+# ---- The NATS cluster: routes between the servers, with a password of their own${tls ? " and TLS (same CA, verify)" : ""}.
+cluster {
+  name: ${q(opts.cluster.name ?? "woods")}
+  host: $WOODS_NATS_HOST
+  port: $WOODS_NATS_ROUTE_PORT
+  authorization {
+    user: ${q(route.user)}
+    password: ${q(route.password)}
+    timeout: 5
+  }
+  routes: [
+    ${routes.join(",\n    ")}
+  ]
+${tls ? `  tls {\n${tlsInner.trimEnd().replace(/^/gm, "  ")}\n  }\n` : ""}}
+`;
+  }
+  writePrivate(serverConfigFile(clusterDir), text + tlsBlock + clusterBlock);
   return { files };
 }

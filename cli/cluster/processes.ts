@@ -3,7 +3,7 @@ import { spawn } from "node:child_process";
 import { openSync, closeSync, mkdirSync, existsSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { isRunning, dataDirs, type ClusterState } from "./state.js";
+import { isRunning, dataDirs, type ClusterState, type NatsServerState, type NamenodeState } from "./state.js";
 import { credsFile, serverConfigFile, clientTls } from "./auth.js";
 
 /** The project root: the nearest folder above this module with a package.json (works from dist/ and from sources). */
@@ -36,20 +36,33 @@ export function logFile(state: ClusterState, name: string): string {
   return join(state.dir, "logs", `${name}.log`);
 }
 
-export function spawnNats(state: ClusterState): number {
+/**
+ * The log name of a nats-server or namenode: the old single names (`nats-server`, `namenode`) when the
+ * cluster has one of them, else its id (`nats-2`, `nn2`). Datanodes and the dashboard log under their names.
+ */
+export function natsLogName(state: ClusterState, srv: NatsServerState): string {
+  return state.natsServers.length === 1 ? "nats-server" : srv.id;
+}
+export function namenodeLogName(state: ClusterState, nn: NamenodeState): string {
+  return state.namenodes.length === 1 ? "namenode" : nn.id;
+}
+
+/** Starts one nats-server of the cluster with the generated config; its own ports, name and store come from the environment. */
+export function spawnNats(state: ClusterState, srv: NatsServerState = state.natsServers[0]!): number {
   const env = {
     ...process.env,
     WOODS_NATS_HOST: "127.0.0.1",
-    WOODS_NATS_PORT: String(state.natsServer.port),
-    WOODS_NATS_HTTP_PORT: String(state.natsServer.httpPort),
-    WOODS_NATS_NAME: "woods-nats-1",
-    WOODS_NATS_STORE: state.natsServer.storeDir,
+    WOODS_NATS_PORT: String(srv.port),
+    WOODS_NATS_HTTP_PORT: String(srv.httpPort),
+    WOODS_NATS_NAME: `woods-${srv.id}`,
+    WOODS_NATS_STORE: srv.storeDir,
     WOODS_NATS_MAX_FILE_STORE: process.env.WOODS_NATS_MAX_FILE_STORE ?? "64GB",
+    ...(srv.routePort ? { WOODS_NATS_ROUTE_PORT: String(srv.routePort) } : {}),
   };
   // The generated config (users and permissions) when `cluster up` wrote one; the bare template otherwise.
   const generated = serverConfigFile(state.dir);
   const conf = existsSync(generated) ? generated : join(PROJECT_ROOT, "nats-server.conf");
-  return spawnLogged(state.natsServer.binary, ["-c", conf], logFile(state, "nats-server"), env);
+  return spawnLogged(srv.binary, ["-c", conf], logFile(state, natsLogName(state, srv)), env);
 }
 
 /** The environment of one actor process: the launcher's, with only that process's own credentials. */
@@ -64,8 +77,10 @@ function actorEnv(state: ClusterState, file: string): NodeJS.ProcessEnv {
   };
 }
 
-export function spawnNamenode(state: ClusterState): number {
-  return spawnLogged(process.execPath, [WOODS_BIN, "namenode", "--config", state.configFile], logFile(state, "namenode"), actorEnv(state, credsFile(state.dir, "namenode")));
+/** Starts one namenode; its id (config `namenode.id`) comes from $WOODS_NAMENODE_ID. */
+export function spawnNamenode(state: ClusterState, nn: NamenodeState = state.namenodes[0]!): number {
+  const env = { ...actorEnv(state, credsFile(state.dir, "namenode")), WOODS_NAMENODE_ID: nn.id };
+  return spawnLogged(process.execPath, [WOODS_BIN, "namenode", "--config", state.configFile], logFile(state, namenodeLogName(state, nn)), env);
 }
 
 export function spawnDatanode(state: ClusterState, id: string): number {
@@ -73,7 +88,10 @@ export function spawnDatanode(state: ClusterState, id: string): number {
   if (!dn) throw new Error(`no datanode ${id}`);
   const args = [WOODS_BIN, "datanode", "--id", id, ...dataDirs(dn).flatMap((d) => ["--dir", d]), "--config", state.configFile];
   if (dn.natsUrl) args.push("--nats", dn.natsUrl);
-  return spawnLogged(process.execPath, args, logFile(state, id), actorEnv(state, credsFile(state.dir, { datanode: id })));
+  const env = actorEnv(state, credsFile(state.dir, { datanode: id }));
+  // The zone through the environment (config `datanode.zone`), which `woods datanode --zone` also sets.
+  if (dn.zone) env.WOODS_DATANODE_ZONE = dn.zone;
+  return spawnLogged(process.execPath, args, logFile(state, id), env);
 }
 
 /** Sends a signal and waits until the process is gone (SIGKILL after `graceMs`). */
