@@ -163,24 +163,29 @@ Wire protocol and nats CLI examples: docs/protocol.md.`,
   // ---- cluster ----
   const cluster = program
     .command("cluster")
-    .description("run a local cluster: nats-server + namenode + datanodes")
+    .description("run a local cluster: nats-server(s) + namenode(s) + datanodes")
     .addHelpText(
       "after",
       `
 Examples:
   woods cluster up --dir ./data --datanodes 3 --detach
+  woods cluster up --nats-servers 3 --namenodes 2 --datanodes 4 --zones a,b --detach
   woods cluster status --dir ./data
   woods cluster stop dn2 --kill && woods cluster start dn2
+  woods cluster stop nats-2 --kill && woods cluster start nats-2
   woods cluster down --dir ./data`,
     );
   cluster
     .command("up")
-    .description("start nats-server, the namenode and N datanodes (foreground unless --detach)")
+    .description("start the nats-server(s), the namenode(s) and N datanodes (foreground unless --detach)")
     .option("--dir <dir>", "cluster directory (else $WOODS_CLUSTER_DIR)", defaultClusterDir())
     .option("--datanodes <n>", "number of datanodes", intArg("--datanodes", 1, 64), 3)
     .option("--replication <r>", "default replication factor", intArg("--replication", 1, 16), 3)
     .option("--chunk-size <size>", "chunk size (1MiB, 64MiB or plain bytes)", "64MiB")
-    .option("--port <p>", "NATS client port", intArg("--port", 1, 65535), 4222)
+    .option("--port <p>", "NATS client port (of the first server; the others take the next free ports)", intArg("--port", 1, 65535), 4222)
+    .option("--nats-servers <n>", "nats-servers in a NATS cluster on loopback (default: as last time in this dir, else 1; 3 survives the loss of one)", intArg("--nats-servers", 1, 9))
+    .option("--namenodes <m>", "namenodes nn1..nnM: one active, the others standbys that take over", intArg("--namenodes", 1, 9), 1)
+    .option("--zones <list>", "comma-separated zones given to the datanodes in turn (dn1 the first, dn2 the second, ...)")
     .option("--detach", "return once the cluster is up, leaving it running")
     .option("--config <file>", "YAML file whose keys are merged into the cluster's <dir>/woods.yaml (e.g. short timers for tests)")
     .option("--dirs-per-datanode <n>", "data dirs per datanode (dnX/d1, dnX/d2, ...)", intArg("--dirs-per-datanode", 1, 16), 1)
@@ -194,14 +199,21 @@ Examples:
         "  woods cluster up                                   ./data, 3 datanodes, in the foreground (Ctrl-C stops it)\n" +
         "  woods cluster up --dir /tmp/w --datanodes 5 --chunk-size 8MiB --detach\n" +
         "  woods cluster up --config ./fast-timers.yaml --port 4333 --no-dashboard\n" +
+        "  woods cluster up --nats-servers 3 --namenodes 2 --zones a,b,c --detach\n" +
+        "\nWith --nats-servers N > 1 the servers are woods-nats-1..N, routed to each other with a generated\n" +
+        "password (and TLS with --tls: server-cert.pem then also needs the clientAuth usage); woods.yaml lists\n" +
+        "every client URL in nats.url, and with N >= 3 keeps 3 replicas of the metadata log, snapshots, leader\n" +
+        "lease (namenode.logReplicas) and staging bucket (stagingReplicas).\n" +
         "\nThe namenode and datanodes read <dir>/woods.yaml, written here from the flags; keys of --config FILE\n" +
         "override them (nats.url excepted). Pass --config again when bringing the same dir up later.\n" +
         "The web dashboard's URL is in `woods cluster status` (\"dashboard\" in --json).\n" +
         "Each actor's log is kept in <dir>/logs/<name>.log (JSON lines; `woods cluster status` lists the processes).",
     )
     .action(
-      action(async (o: { dir: string; datanodes: number; replication: number; chunkSize: string; port: number; detach?: boolean; dirsPerDatanode: number; dashboard: boolean; dashboardPort?: number; dashboardHost: string; tls?: string }, cmd: Command) => {
+      action(async (o: { dir: string; datanodes: number; replication: number; chunkSize: string; port: number; detach?: boolean; dirsPerDatanode: number; dashboard: boolean; dashboardPort?: number; dashboardHost: string; tls?: string; natsServers?: number; namenodes: number; zones?: string }, cmd: Command) => {
         const chunkSizeBytes = await sizeArg(o.chunkSize);
+        const zones = o.zones === undefined ? undefined : o.zones.split(",").map((z) => z.trim());
+        for (const z of zones ?? []) if (!/^[A-Za-z0-9_-]{1,64}$/.test(z)) throw new UsageError(`--zones: zone ${JSON.stringify(z)} must match [A-Za-z0-9_-]{1,64}`);
         // `--config` is also a global option, which commander fills first.
         const extraConfigFile = (cmd.optsWithGlobals() as { config?: string }).config;
         const { clusterUp, clusterDown, clusterStatus } = await import("./cluster/commands.js");
@@ -218,14 +230,18 @@ Examples:
           dashboardPort: o.dashboardPort,
           dashboardHost: o.dashboardHost,
           ...(o.tls ? { tlsDir: o.tls } : {}),
+          ...(o.natsServers !== undefined ? { natsServers: o.natsServers } : {}),
+          namenodes: o.namenodes,
+          ...(zones ? { zones } : {}),
         });
-        const status = clusterStatus(o.dir);
+        const status = (await clusterStatus(o.dir)) as { nats: string; dir: string; dashboard: string | null; natsServers: unknown[]; namenodes: unknown[] };
         if (o.detach) {
           printJson(status);
           return;
         }
         notice(
-          `woods cluster up: ${status.nats}, namenode + ${o.datanodes} datanodes, data in ${status.dir}.` +
+          `woods cluster up: ${status.nats}, ${status.natsServers.length > 1 ? `${status.natsServers.length} nats-servers, ` : ""}` +
+            `${status.namenodes.length > 1 ? `${status.namenodes.length} namenodes` : "namenode"} + ${o.datanodes} datanodes, data in ${status.dir}.` +
             (status.dashboard ? ` Dashboard: ${status.dashboard}` : "") +
             " Ctrl-C stops it.",
         );
@@ -238,8 +254,8 @@ Examples:
             const st = readState(status.dir as string);
             if (!st) return;
             const procs: [string, number | null][] = [
-              ["nats-server", st.natsServer.pid],
-              ["namenode", st.namenode.pid],
+              ...st.natsServers.map((s): [string, number | null] => [st.natsServers.length === 1 ? "nats-server" : s.id, s.pid]),
+              ...st.namenodes.map((n): [string, number | null] => [st.namenodes.length === 1 ? "namenode" : n.id, n.pid]),
               ...st.datanodes.map((d): [string, number | null] => [d.id, d.pid]),
               ...(st.dashboard ? [["dashboard", st.dashboard.pid] as [string, number | null]] : []),
             ];
@@ -266,7 +282,10 @@ Examples:
     .command("down")
     .description("stop every process of the cluster (data is kept)")
     .option("--dir <dir>", "cluster directory (else $WOODS_CLUSTER_DIR)", defaultClusterDir())
-    .addHelpText("after", "\nExample:\n  woods cluster down --dir ./data      then `woods cluster up --dir ./data` brings it back on the same data")
+    .addHelpText(
+      "after",
+      "\nStops the dashboard, the datanodes, the namenodes, then the nats-servers.\nExample:\n  woods cluster down --dir ./data      then `woods cluster up --dir ./data` brings it back on the same data",
+    )
     .action(
       action(async (o: { dir: string }) => {
         const { clusterDown } = await import("./cluster/commands.js");
@@ -283,34 +302,50 @@ Examples:
       `
 Examples:
   woods cluster status
-  woods cluster status --json   {"nats","natsServer":{"pid"},"namenode":{"pid"},"datanodes":[{"id","pid","dir"}],"dashboard",...}
+  woods cluster status --json
+    {"nats": "URL[,URL...]", "natsServer": {"pid","url","running"} (the first),
+     "natsServers": [{"id":"nats-1","pid","url","running","port","httpPort","routePort","routes"}],
+     "namenode": {"id","pid","role","running"} (the active one; nn1 when unknown),
+     "namenodes": [{"id":"nn1","pid","role":"active"|"standby"|null,"running"}],
+     "datanodes": [{"id","pid","dir","dirs","running","zone"}], "dashboard", "dashboardServer"}
+A namenode's role comes from the leader lease (KV bucket <prefix>-leader): its holder is active, the other
+running namenodes are standbys, stopped ones null. "routes": how many other servers a nats-server is routed to.
 Each actor's log is in <dir>/logs/<name>.log (JSON lines).`,
     )
     .action(
       action(async (o: { dir: string; json?: boolean }) => {
         const { clusterStatus } = await import("./cluster/commands.js");
-        const s = clusterStatus(o.dir) as {
+        const s = (await clusterStatus(o.dir)) as {
           nats: string;
-          natsServer: { pid: number | null };
-          namenode: { pid: number | null };
-          datanodes: { id: string; pid: number | null; dir: string }[];
+          natsServers: { id: string; pid: number | null; url: string; routes?: number | null }[];
+          namenodes: { id: string; pid: number | null; role: string | null }[];
+          datanodes: { id: string; pid: number | null; dir: string; zone: string | null }[];
           dashboard: string | null;
           dashboardServer: { pid: number | null } | null;
         };
         if (o.json) return printJson(s);
         const line = (name: string, pid: number | null, extra = "") =>
           process.stdout.write(`${name.padEnd(12)} ${pid ? `running  pid ${pid}` : "stopped"}${extra}\n`);
-        line("nats-server", s.natsServer.pid, `  ${s.nats}`);
-        line("namenode", s.namenode.pid);
-        for (const d of s.datanodes) line(d.id, d.pid, `  ${d.dir}`);
+        const cluster = s.natsServers.length > 1;
+        for (const n of s.natsServers) {
+          line(cluster ? n.id : "nats-server", n.pid, `  ${cluster ? n.url : s.nats}${cluster && n.pid ? `  routes ${n.routes ?? "?"}/${s.natsServers.length - 1}` : ""}`);
+        }
+        for (const n of s.namenodes) line(s.namenodes.length > 1 ? n.id : "namenode", n.pid, n.role ? `  ${n.role}` : "");
+        for (const d of s.datanodes) line(d.id, d.pid, `  ${d.dir}${d.zone ? `  zone ${d.zone}` : ""}`);
         if (s.dashboardServer) line("dashboard", s.dashboardServer.pid, s.dashboard ? `  ${s.dashboard}` : "");
       }),
     );
   cluster
     .command("start <node>")
-    .description("restart a stopped node (namenode, nats, dashboard, or a datanode id) on its old data")
+    .description("restart stopped nodes (nats, nats-K, namenode, nnK, dashboard, or a datanode id) on their old data")
     .option("--dir <dir>", "cluster directory (else $WOODS_CLUSTER_DIR)", defaultClusterDir())
-    .addHelpText("after", "\nExamples:\n  woods cluster start dn2\n  woods cluster start namenode --dir ./data")
+    .addHelpText(
+      "after",
+      "\nNames: nats (or nats-server): every stopped nats-server; nats-1..N: one of them.\n" +
+        "       namenode (or namenodes): every stopped namenode; nn1..nnM: one (it becomes a standby when another is active).\n" +
+        "       dashboard; dn1..dnK.\n" +
+        "Examples:\n  woods cluster start dn2\n  woods cluster start namenode --dir ./data\n  woods cluster start nats-2",
+    )
     .option("--nats <url>", "datanodes only: connect to this URL (e.g. a proxy) from now on; the cluster's URL resets it")
     .action(
       action(async (node: string, o: { dir: string }, cmd: Command) => {
@@ -322,10 +357,18 @@ Each actor's log is in <dir>/logs/<name>.log (JSON lines).`,
     );
   cluster
     .command("stop <node>")
-    .description("stop one node (SIGTERM, or SIGKILL with --kill)")
+    .description("stop nodes (SIGTERM, or SIGKILL with --kill): nats, nats-K, namenode, namenodes, nnK, dashboard, or a datanode id")
     .option("--kill", "kill -9 instead of a clean stop")
     .option("--dir <dir>", "cluster directory (else $WOODS_CLUSTER_DIR)", defaultClusterDir())
-    .addHelpText("after", "\nExamples:\n  woods cluster stop dn2 --kill      kill -9 a datanode; reads fall over to other replicas\n  woods cluster stop namenode")
+    .addHelpText(
+      "after",
+      "\nNames: nats (or nats-server): every nats-server; nats-1..N: one of them.\n" +
+        "       namenode: the active one (the leader lease's holder; nn1 when unknown), so a standby takes over;\n" +
+        "       namenodes: every namenode; nn1..nnM: one of them.\n" +
+        "       dashboard; dn1..dnK.\n" +
+        "Examples:\n  woods cluster stop dn2 --kill      kill -9 a datanode; reads fall over to other replicas\n  woods cluster stop namenode\n" +
+        "  woods cluster stop nats-1 --kill   kill -9 one nats-server of a cluster of three; clients reconnect to the others",
+    )
     .action(
       action(async (node: string, o: { dir: string; kill?: boolean }) => {
         const { clusterStop } = await import("./cluster/commands.js");
