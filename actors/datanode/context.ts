@@ -7,6 +7,7 @@ import type { ChunkStore } from "./store.js";
 import type { ActiveWrites } from "./writes.js";
 import type { Reporter } from "./reports.js";
 import type { ReplicateJobs } from "./handlers/replicate.js";
+import type { NamenodeFence } from "./namenode-epoch.js";
 import type { AppendStore } from "./append-store.js";
 import type { AppendPrimary } from "./append-primary.js";
 
@@ -18,8 +19,10 @@ export interface DatanodeContext {
   store: ChunkStore;
   writes: ActiveWrites;
   reporter: Reporter;
-  /** Repair jobs this node runs as a source, and the highest namenode epoch seen. */
+  /** Repair jobs this node runs as a source. */
   replications: ReplicateJobs;
+  /** The highest namenode epoch seen (persisted): orders from older namenodes are refused. */
+  fence: NamenodeFence;
   /** In-place appends to the replicas held (appendApply). */
   appends: AppendStore;
   /** Batches of appends to chunks this node is the primary of (append). */

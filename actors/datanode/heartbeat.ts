@@ -82,10 +82,10 @@ export class Heartbeat {
     // from a namenode predating fencing and are taken as before.
     const epoch = typeof reply.epoch === "number" && Number.isSafeInteger(reply.epoch) && reply.epoch >= 0 ? reply.epoch : undefined;
     try {
-      ctx.replications.checkEpoch(epoch);
+      await ctx.fence.admit(epoch);
     } catch (e) {
       const commands = Array.isArray(reply.commands) ? reply.commands.length : 0;
-      ctx.log.warn({ epoch, highestEpoch: ctx.replications.highestEpoch, commands }, `${ctx.id} ignored a heartbeat reply (${commands} order(s)): ${(e as Error).message}`);
+      ctx.log.warn({ epoch, highestEpoch: ctx.fence.highest, commands }, `${ctx.id} ignored a heartbeat reply (${commands} order(s)): ${(e as Error).message}`);
       return;
     }
     if (reply.fullReport === true || ctx.reporter.fullReportNeeded) {
@@ -114,10 +114,10 @@ export class Heartbeat {
       const cmd: DatanodeCommand = parsed.data;
       // An order names the epoch of the namenode that decided it (else the reply's).
       const orderEpoch = cmd.epoch ?? replyEpoch;
-      if (orderEpoch !== undefined && orderEpoch < ctx.replications.highestEpoch) {
+      if (ctx.fence.isStale(orderEpoch)) {
         ctx.log.warn(
-          { chunkId: cmd.chunkId, version: cmd.version, epoch: orderEpoch, highestEpoch: ctx.replications.highestEpoch },
-          `${ctx.id} refused to delete chunk ${cmd.chunkId} v${cmd.version}: the order is from namenode epoch ${orderEpoch}, epoch ${ctx.replications.highestEpoch} has been seen`,
+          { chunkId: cmd.chunkId, version: cmd.version, epoch: orderEpoch, highestEpoch: ctx.fence.highest },
+          `${ctx.id} refused to delete chunk ${cmd.chunkId} v${cmd.version}: the order is from namenode epoch ${orderEpoch}, epoch ${ctx.fence.highest} has been seen`,
         );
         continue;
       }

@@ -16,6 +16,7 @@ import { serveDatanode } from "./actor.js";
 import { registerService, SERVICE_NAMES } from "../services.js";
 import { announceCorrupt, announceDirFailed } from "./announce.js";
 import { ReplicateJobs } from "./handlers/replicate.js";
+import { NamenodeFence } from "./namenode-epoch.js";
 import { Scrubber } from "./scrubber.js";
 import { DirChecker } from "./dir-check.js";
 import type { DatanodeContext } from "./context.js";
@@ -71,6 +72,8 @@ export async function runDatanode(opts: DatanodeOptions): Promise<DatanodeHandle
   });
   await store.init();
   const held = await store.scan();
+  // The highest namenode epoch seen before a restart still fences older namenodes' orders.
+  const fence = await NamenodeFence.load({ dirs: () => store.dirStates().filter((d) => !d.failed).map((d) => d.path), log });
   let deltasRef: AppendDeltas | undefined;
   // A change before the reporter exists cannot happen: appends arrive only once serving.
   const appends = new AppendStore({ store, log, onChange: (change) => deltasRef?.note(change) });
@@ -123,7 +126,7 @@ export async function runDatanode(opts: DatanodeOptions): Promise<DatanodeHandle
       minReplicasForCommit: config.client.minReplicasForCommit,
     },
   );
-  const ctx: DatanodeContext = { id, nc, subj, config, store, writes, reporter, replications: new ReplicateJobs(), appends, primary, log };
+  const ctx: DatanodeContext = { id, nc, subj, config, store, writes, reporter, replications: new ReplicateJobs(), fence, appends, primary, log };
   ctxRef = ctx;
   primary.start();
   // Registered before serving: the verbs become endpoints of this service ($SRV.INFO / $SRV.STATS).

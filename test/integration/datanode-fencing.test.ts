@@ -2,11 +2,12 @@
  * Fencing of namenode orders on a real datanode, with a stand-in namenode over a real NATS server:
  * heartbeat replies carry the namenode epoch; delete orders from an older epoch than the highest
  * seen (in the reply or in the order itself) are refused, and the epoch learned from heartbeats
- * also fences `replicate`.
+ * also fences `replicate`, also after the datanode restarts (the epoch is kept on disk).
  */
 import test from "ava";
 import { crc32 } from "node:zlib";
-import { mkdtempSync, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { mkdtempSync, readdirSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { connect, type NatsConnection } from "@nats-io/transport-node";
@@ -21,6 +22,7 @@ let server: NatsServerHandle;
 let nc: NatsConnection;
 let dn: DatanodeHandle;
 let dir: string;
+let config: ReturnType<typeof loadConfig>;
 let heartbeats = 0;
 const removedReported: string[] = [];
 /** What the stand-in namenode answers to the next heartbeat (then back to `steady`). */
@@ -28,6 +30,7 @@ let next: { epoch?: number; commands: DatanodeCommand[] } | undefined;
 let steady: { epoch?: number; commands: DatanodeCommand[] } = { epoch: 5, commands: [] };
 
 const data = Buffer.from("fenced bytes ".repeat(1000));
+const sha256 = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 
 test.before(async () => {
   server = await startNatsServer();
@@ -48,7 +51,7 @@ test.before(async () => {
     },
   });
   dir = mkdtempSync(join(tmpdir(), "woods-fencing-"));
-  const config = loadConfig({
+  config = loadConfig({
     env: {},
     overrides: {
       nats: { url: server.url },
@@ -122,4 +125,28 @@ test.serial("an order of the current epoch, from a newer namenode, is carried ou
   const deadline = Date.now() + 10_000;
   while (!removedReported.includes("c1") && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
   t.true(removedReported.includes("c1"), "the datanode reports the chunk removed");
+});
+
+test.serial("the highest epoch survives a restart: an older namenode's orders are still refused and the chunk stays", async (t) => {
+  // Before the restart the datanode has seen epoch 6 (the test above); write a chunk to fence.
+  const again = Buffer.from("still here after a restart ".repeat(500));
+  await call(nc, "woods.datanode.dn1.open", { chunkId: "c2", version: 1, maxSizeBytes: again.length }, 5000);
+  await sendFrames(nc, "c2", again, 4096);
+  await call(nc, "woods.datanode.dn1.close", { chunkId: "c2", version: 1, sizeBytes: again.length, checksum: chunkChecksum(crc32(again)), frames: Math.ceil(again.length / 4096) }, 5000);
+  await deliver({ epoch: 7, commands: [] });
+  await dn.stop();
+  t.true(readdirSync(dir).includes("namenode-epoch"), "the epoch is kept in the data dir");
+
+  // The stand-in namenode is now an older one (epoch 5): it answers every heartbeat with its orders.
+  steady = { epoch: 5, commands: [{ type: "delete", chunkId: "c2", version: 1, reason: "deleted", epoch: 5 }] };
+  dn = await runDatanode({ id: "dn1", dirs: [dir], config });
+  const order = { repairId: "r2", chunkId: "c2", version: 1, sizeBytes: again.length, checksum: chunkChecksum(crc32(again)), targets: ["dn2"], bucket: "woods-repair", epoch: 6 };
+  const e = await t.throwsAsync(call(nc, "woods.datanode.dn1.replicate", order, 5000));
+  t.is((e as WoodsError).code, "FENCED");
+  t.regex(e?.message ?? "", /epoch 6 refused: epoch 7/);
+  await deliver({ epoch: 5, commands: [{ type: "delete", chunkId: "c2", version: 1, reason: "deleted", epoch: 5 }] });
+  await deliver({ epoch: 7, commands: [{ type: "delete", chunkId: "c2", version: 1, reason: "deleted", epoch: 6 }] });
+  const r = await call<{ data: Uint8Array }>(nc, "woods.datanode.dn1.read", { chunkId: "c2", version: 1, offset: 0, length: again.length }, 5000);
+  t.is(sha256(r.data), sha256(again), "the chunk is still there, byte for byte");
+  t.false(removedReported.includes("c2"));
 });

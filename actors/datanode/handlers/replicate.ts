@@ -23,24 +23,15 @@ const INGEST_TIMEOUT_FACTOR = 4;
 
 type Reply = DatanodeReplies["replicate"];
 
-/** Repair jobs running on this node, by repairId (a retried order joins the running job), and the highest namenode epoch seen. */
+/** Repair jobs running on this node, by repairId (a retried order joins the running job). */
 export class ReplicateJobs {
   readonly running = new Map<string, Promise<Reply>>();
-  highestEpoch = 0;
-
-  /** Refuses an order from an older namenode epoch than one already seen (FENCED); remembers newer ones. */
-  checkEpoch(epoch: number | undefined): void {
-    if (epoch === undefined) return;
-    if (epoch < this.highestEpoch) {
-      throw new WoodsError("FENCED", `order from namenode epoch ${epoch} refused: epoch ${this.highestEpoch} has been seen`);
-    }
-    this.highestEpoch = epoch;
-  }
 }
 
 export async function handleReplicate(ctx: DatanodeContext, req: DatanodeRequest<"replicate">): Promise<Reply> {
   const jobs = ctx.replications;
-  jobs.checkEpoch(req.epoch);
+  // FENCED when from an older namenode than one seen (namenode-epoch.ts).
+  await ctx.fence.admit(req.epoch);
   const same = jobs.running.get(req.repairId);
   if (same) return same;
   if (!BUCKET_RE.test(req.bucket)) throw new WoodsError("BAD_REQUEST", `bucket ${JSON.stringify(req.bucket)} must match [A-Za-z0-9_-]{1,256}`);
