@@ -19,6 +19,7 @@ export const configSchema = z
     frameSizeBytes: positive.min(4096).max(8 * 1024 * 1024),
     replication: positive.max(16),
     writePath: z.enum(["direct", "staged"]),
+    stagingReplicas: z.number().int().min(1).max(5),
     namenode: z
       .object({
         id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),

@@ -15,7 +15,7 @@ type WriterContext = Pick<ClientContext, "nc" | "subj" | "config" | "log">;
 // The default pure-JS SHA-256 caps Object Store at ~50-70 MiB/s; the native one is 4-8x faster.
 setSha256Backend("native");
 
-/** Opens the staging bucket, creating it (default options) on first use. */
+/** Opens the staging bucket, creating it (`stagingReplicas` replicas) on first use. */
 export async function openStagingStore(ctx: WriterContext): Promise<ObjectStore> {
   const objm = new Objm(ctx.nc);
   const bucket = ctx.subj.stagingBucket();
@@ -24,7 +24,7 @@ export async function openStagingStore(ctx: WriterContext): Promise<ObjectStore>
   } catch {
     // Not there yet (or a race with another client creating it): create opens an existing one too.
     ctx.log.info({ bucket }, `creating staging bucket ${bucket}`);
-    return objm.create(bucket);
+    return objm.create(bucket, { replicas: ctx.config.stagingReplicas });
   }
 }
 
