@@ -4,7 +4,7 @@
  */
 import { fstatSync, statSync } from "node:fs";
 import { Command, CommanderError, Option } from "commander";
-import { fail, printJson, formatBytes, notice, setQuiet, UsageError } from "./output.js";
+import { fail, printJson, formatBytes, formatNode, notice, setQuiet, UsageError } from "./output.js";
 
 const DEFAULT_NATS = "nats://127.0.0.1:4222";
 
@@ -407,6 +407,7 @@ Logs go to stdout: readable lines on a terminal, JSON lines otherwise (WOODS_LOG
     .description("run a datanode actor in the foreground")
     .requiredOption("--id <id>", "datanode id (e.g. dn1)")
     .requiredOption("--dir <dir>", "data directory (repeat for several disks)", (v: string, prev: string[] = []) => [...prev, v])
+    .option("--zone <zone>", "zone of this node (rack, room, availability zone): replicas are spread over zones (else config datanode.zone)")
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]))
     .addHelpText(
       "after",
@@ -414,13 +415,16 @@ Logs go to stdout: readable lines on a terminal, JSON lines otherwise (WOODS_LOG
 Examples:
   woods datanode --id dn1 --dir /data/dn1
   woods datanode --id dn4 --dir /disk1/woods --dir /disk2/woods --config /etc/woods.yaml
+  woods datanode --id dn5 --dir /data/dn5 --zone rack2      replicas of a chunk go to as many zones as there are
 Logs go to stdout: readable lines on a terminal, JSON lines otherwise (WOODS_LOG_FORMAT=json|pretty).`,
     )
     .action(
-      action(async (o: { id: string; dir: string[]; logLevel?: string }, cmd: Command) => {
+      action(async (o: { id: string; dir: string[]; zone?: string; logLevel?: string }, cmd: Command) => {
         if (!/^[A-Za-z0-9_-]{1,64}$/.test(o.id)) throw new UsageError(`--id ${JSON.stringify(o.id)} must match [A-Za-z0-9_-]{1,64}`);
+        if (o.zone !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(o.zone)) throw new UsageError(`--zone ${JSON.stringify(o.zone)} must match [A-Za-z0-9_-]{1,64}`);
         const { resolve } = await import("node:path");
         const config = await actorConfig(cmd, o.logLevel);
+        if (o.zone !== undefined) config.datanode.zone = o.zone;
         const { runDatanode } = await import("../actors/datanode/index.js");
         const { onShutdown, createLogger } = await import("../actors/index.js");
         const stopTelemetry = await startTelemetryIfWanted("datanode", o.id);
@@ -685,17 +689,51 @@ Examples:
       `
 Examples:
   woods nodes
-  woods nodes --json | jq -r '.[] | select(.state != "alive") | .id'      datanodes that are not alive`,
+  woods nodes --json | jq -r '.[] | select(.state != "alive") | .id'      datanodes that are not alive
+  woods nodes --json | jq -r 'group_by(.zone)[] | "\(.[0].zone): \(length)"'  datanodes per zone
+JSON fields include "zone" ("" = none), "adminState" (in-service | decommissioning | decommissioned)
+and, while decommissioning, "decommissionChunksLeft".`,
     )
     .action(
       action(async (o: { json?: boolean }, cmd: Command) => {
         const nodes = await withClient(cmd, (c) => c.nodes());
         if (o.json) return printJson(nodes);
-        for (const n of nodes) {
-          process.stdout.write(
-            `${n.id.padEnd(8)} ${n.state.padEnd(6)} used ${formatBytes(n.usedBytes)} of ${formatBytes(n.capacityBytes)}  ${n.chunks} chunks  load ${n.load.toFixed(2)}\n`,
-          );
-        }
+        for (const n of nodes) process.stdout.write(`${formatNode(n)}\n`);
+      }),
+    );
+  program
+    .command("decommission <datanode>")
+    .description("take a datanode out of service without losing replication (admin credentials needed)")
+    .option("--cancel", "put it back in service (copies made meanwhile are trimmed as surplus)")
+    .option("--wait", "wait until it is decommissioned, printing how many chunks are left")
+    .option("--interval <ms>", "with --wait: how often to ask, in ms", intArg("--interval", 100, 600_000), 1000)
+    .option("--json", "print the node's state as JSON (with --wait: once done)")
+    .addHelpText(
+      "after",
+      `
+A decommissioning datanode gets no new chunks and stays readable; its copies no longer count
+toward replication, so the namenode copies each of its chunks to other nodes (within the repair
+limits, keeping replicas spread over zones). Once every chunk it holds has enough copies elsewhere it
+is "decommissioned": stop it, and no chunk becomes under-replicated. The request is logged, so it
+survives a namenode restart or takeover. Only admin users may send it: --creds FILE, $WOODS_CREDS,
+or, against the local cluster, its admin credentials (<cluster dir>/creds).
+
+Examples:
+  woods decommission dn3 --wait && woods cluster stop dn3     retire dn3, then stop it
+  woods decommission dn3 --json    {"id","adminState","state","zone","chunks","chunksLeft",...}
+  woods decommission dn3 --cancel                             back in service
+Exit 1 with NOT_FOUND for a datanode the namenode has not heard of, or when --wait sees the
+decommissioning cancelled.`,
+    )
+    .action(
+      action(async (dn: string, o: { cancel?: boolean; wait?: boolean; json?: boolean; interval: number }, cmd: Command) => {
+        if (!/^[A-Za-z0-9_-]{1,128}$/.test(dn)) throw new UsageError(`datanode ${JSON.stringify(dn)} must match [A-Za-z0-9_-]{1,128}`);
+        if (o.cancel && o.wait) throw new UsageError("--wait waits for a decommission to finish; it cannot go with --cancel");
+        const opts = cmd.optsWithGlobals() as { nats?: string; config?: string; creds?: string };
+        const config = await clientConfig(opts);
+        const { adminCreds, runDecommission } = await import("./decommission.js");
+        await adminCreds(config, opts, defaultClusterDir());
+        await runDecommission(config, dn, { cancel: !!o.cancel, wait: !!o.wait, json: !!o.json, intervalMs: o.interval });
       }),
     );
   program

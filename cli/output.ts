@@ -1,5 +1,5 @@
 /** Formatting of CLI output and errors (exit 1 with one "woods:" line on stderr). */
-import { WoodsError } from "../messages/index.js";
+import { WoodsError, type NodeInfo } from "../messages/index.js";
 
 let quiet = false;
 
@@ -31,6 +31,21 @@ export function formatBytes(n: number): string {
     i++;
   }
   return i === 0 ? `${n} B` : `${v.toFixed(1)} ${units[i]}`;
+}
+
+/**
+ * One line of `woods nodes`: id, state, zone (when it has one), space, chunks, load, and where it
+ * stands in decommissioning (when not in service).
+ */
+export function formatNode(n: NodeInfo): string {
+  const zone = n.zone ? `zone ${n.zone}  ` : "";
+  const admin =
+    n.adminState === "decommissioning"
+      ? `  decommissioning${n.decommissionChunksLeft === undefined ? "" : ` (${n.decommissionChunksLeft} chunks left)`}`
+      : n.adminState === "decommissioned"
+        ? "  decommissioned"
+        : "";
+  return `${n.id.padEnd(8)} ${n.state.padEnd(6)} ${zone}used ${formatBytes(n.usedBytes)} of ${formatBytes(n.capacityBytes)}  ${n.chunks} chunks  load ${n.load.toFixed(2)}${admin}`;
 }
 
 /** Exit code 2 marks a usage error; anything else that fails is 1. */

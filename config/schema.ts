@@ -66,6 +66,14 @@ export const configSchema = z
         dirCheckIntervalMs: positive,
         appendBatchMaxBytes: positive.max(64 * 1024 * 1024),
         appendApplyTimeoutMs: positive,
+        /**
+         * Zone of this datanode ("" = none): placement spreads each chunk's replicas over zones. A zone
+         * written as a number (`zone: 2`, WOODS_DATANODE_ZONE=2) is taken as its text.
+         */
+        zone: z.preprocess(
+          (v) => (typeof v === "number" ? String(v) : v),
+          z.string().regex(/^([A-Za-z0-9_-]{1,64})?$/, "must be empty or match [A-Za-z0-9_-]{1,64}"),
+        ),
       })
       .strict(),
     client: z

@@ -52,6 +52,12 @@ export const logEntrySchema = z.discriminatedUnion("op", [
   // ---- renames (woods mv) ----
   /** The complete file `fileId` moved from `src` to `dst` (both canonical); its chunks, leases and append keys stay. */
   z.object({ op: z.literal("rename"), fileId: id, src: z.string(), dst: z.string(), atMs: n }),
+  // ---- decommissioning (docs/operations.md) ----
+  /**
+   * Datanode `node` is being decommissioned (no new chunks; its copies no longer count toward
+   * replication and are copied elsewhere), or with `cancel` is back in service.
+   */
+  z.object({ op: z.literal("decommission"), node: id, cancel: z.boolean().optional(), atMs: n }),
 ]);
 
 export type LogEntry = z.infer<typeof logEntrySchema>;

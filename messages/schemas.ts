@@ -15,6 +15,8 @@ const version = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 const checksum = z.string().regex(/^crc32:[0-9a-f]{8}$/, "must look like crc32:0123abcd");
 const envelope = { v: z.number().int().min(1).max(PROTOCOL_VERSION).optional() };
 const path = z.string().min(1).max(4096);
+/** A datanode's zone (rack, room, availability zone): placement spreads a chunk's replicas over zones. */
+const zone = z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, "must match [A-Za-z0-9_-]{1,64}");
 /** Idempotency key of one append, chosen by the client (a uuid); a retry carries the same key. */
 const appendKey = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, "must match [A-Za-z0-9_-]{1,128}");
 /** A lease epoch: namespace-wide, strictly increasing with every lease granted (logged). */
@@ -78,6 +80,8 @@ export const namenodeRequests = {
     dirs: z
       .array(z.object({ path: z.string().max(4096), capacityBytes: size, availableBytes: size, failed: z.boolean() }))
       .max(64),
+    /** The node's zone (`datanode.zone`); absent: no zone (all such nodes count as one zone). */
+    zone: zone.optional(),
   }),
   report: z.object({
     ...envelope,
@@ -122,6 +126,12 @@ export const namenodeRequests = {
   appendDropReplica: z.object({ ...envelope, chunkId: id, epoch, version, failed: z.array(id).min(1).max(16) }),
   /** Client (`woods mv`): moves the complete file `src` to `dst`, which must not exist. */
   rename: z.object({ ...envelope, src: path, dst: path }),
+  /**
+   * Admin (`woods decommission`): start decommissioning datanode `id` (no new chunks; its copies are
+   * copied elsewhere and stop counting toward replication), or with `cancel` put it back in service.
+   * Logged, so it survives a namenode restart or takeover; repeating it changes nothing.
+   */
+  decommission: z.object({ ...envelope, id, cancel: z.boolean().optional() }),
 } satisfies Record<NamenodeVerb, z.ZodType>;
 
 export const datanodeRequests = {
@@ -208,6 +218,14 @@ export interface LsEntry {
   size?: number;
 }
 
+/**
+ * Where a datanode stands in decommissioning (HDFS's admin state), apart from its liveness (`state`):
+ * `decommissioning` — no new chunks, still read from, its copies do not count toward replication and
+ * are being copied elsewhere; `decommissioned` — every chunk it holds has enough copies on other nodes,
+ * so it can be stopped without any chunk becoming under-replicated.
+ */
+export type AdminState = "in-service" | "decommissioning" | "decommissioned";
+
 export interface NodeInfo {
   id: string;
   state: "alive" | "dead" | "full";
@@ -222,6 +240,30 @@ export interface NodeInfo {
   failedDirs?: number;
   /** Repairs this node takes part in right now. */
   repairs?: number;
+  /** The node's zone ("" = none). */
+  zone?: string;
+  /** Decommissioning (absent from namenodes that predate it: in service). */
+  adminState?: AdminState;
+  /**
+   * While decommissioning: chunks the node holds that do not have enough copies elsewhere yet (as of
+   * the namenode's last watchdog round; absent until one has counted).
+   */
+  decommissionChunksLeft?: number;
+}
+
+/** The answer to `decommission`: the node's state after the request. */
+export interface DecommissionReply {
+  id: string;
+  adminState: AdminState;
+  /** Liveness as in NodeInfo, or `unknown` when this namenode has not heard from the node since it started. */
+  state: NodeInfo["state"] | "unknown";
+  zone: string;
+  /** Good copies of committed chunks the node holds. */
+  chunks: number;
+  /** Of those, chunks without enough copies on other (in-service, live) nodes yet. */
+  chunksLeft: number;
+  /** Why it is not `decommissioned` yet, when decommissioning (e.g. "dn1 has not sent its full report"). */
+  waitingFor?: string;
 }
 
 export interface FsckReply {
@@ -322,6 +364,7 @@ export interface NamenodeReplies {
   appendDropReplica: { version: number; replicas: string[]; expiresInMs: number };
   /** Canonical paths; also the answer to a retried rename that was already applied. */
   rename: { src: string; dst: string };
+  decommission: DecommissionReply;
 }
 
 export interface DatanodeReplies {

@@ -31,6 +31,8 @@ export const NAMENODE_VERBS = [
   "appendDropReplica",
   // Renames (woods mv).
   "rename",
+  // Decommissioning a datanode (admin only: the client role may not publish it).
+  "decommission",
 ] as const;
 export type NamenodeVerb = (typeof NAMENODE_VERBS)[number];
 
@@ -84,6 +86,11 @@ export const EVENT_KINDS = [
   "chunk.version.bumped",
   // Renames.
   "file.renamed",
+  // Decommissioning (docs/operations.md): started, finished (every chunk it holds has enough copies
+  // elsewhere: it may be stopped), and cancelled (back in service).
+  "datanode.decommissioning",
+  "datanode.decommissioned",
+  "datanode.recommissioned",
 ] as const;
 export type EventKind = (typeof EVENT_KINDS)[number];
 

@@ -63,6 +63,8 @@ export class Heartbeat {
         activeWrites: ctx.writes.size,
         chunkCount: ctx.store.chunkCount,
         dirs: usage.dirs.slice(0, 64),
+        // The zone travels in every beat (placement spreads replicas over zones); none: no field.
+        ...(ctx.config.datanode.zone ? { zone: ctx.config.datanode.zone } : {}),
       };
       reply = await call<NamenodeReplies["heartbeat"]>(ctx.nc, ctx.subj.fromDatanode(ctx.id, "heartbeat"), body, ctx.config.client.requestTimeoutMs);
     } catch (e) {

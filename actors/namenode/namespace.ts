@@ -206,6 +206,8 @@ export interface NamespaceMeta {
   applied: number;
   /** Highest append lease epoch granted (0: none; snapshots before appends carry none). */
   leaseEpoch: number;
+  /** Datanodes being decommissioned (`decommission` entries; absent in older snapshots: none). */
+  decommissioning?: string[];
 }
 
 /**
@@ -246,6 +248,11 @@ export class Namespace {
   private leaseEpochValue = 0;
   private readonly leasesByChunk = new Map<string, ChunkLease>();
   private readonly keys = new AppendKeys();
+  /**
+   * Datanodes being decommissioned, from `decommission` entries (until cancelled). The same Set for
+   * the namespace's life: the registry reads it to leave their copies out of replication counts.
+   */
+  readonly decommissioning = new Set<string>();
 
   /** Highest epoch seen in the log (0 before the first namenode start). */
   get epoch(): number {
@@ -390,7 +397,13 @@ export class Namespace {
     for (const f of this.files.values()) files.push({ file: f, path: f.path, state: f.state, clientId: f.clientId, sizeBytes: f.sizeBytes, mtimeMs: f.mtimeMs, chunks: f.chunks.slice() });
     // Lease and key records are immutable (replaced, never changed): sharing them is a copy.
     return {
-      meta: { epoch: this.epochValue, namenodeId: this.namenodeIdValue, applied: this.entriesApplied, leaseEpoch: this.leaseEpochValue },
+      meta: {
+        epoch: this.epochValue,
+        namenodeId: this.namenodeIdValue,
+        applied: this.entriesApplied,
+        leaseEpoch: this.leaseEpochValue,
+        decommissioning: [...this.decommissioning],
+      },
       files,
       leases: [...this.leasesByChunk.values()],
       keys: [...this.keys.values()],
@@ -404,6 +417,7 @@ export class Namespace {
     this.namenodeIdValue = meta.namenodeId;
     this.entriesApplied = meta.applied;
     this.leaseEpochValue = meta.leaseEpoch;
+    for (const id of meta.decommissioning ?? []) this.decommissioning.add(own(id));
   }
 
   /** Makes room for this many files and chunks (a snapshot's counts) before restoring them. */
@@ -739,6 +753,10 @@ export class Namespace {
         this.replaceChunk(c, { version: entry.version, size: c.size, checksum: c.sum });
         return [];
       }
+      case "decommission":
+        if (entry.cancel) this.decommissioning.delete(entry.node);
+        else this.decommissioning.add(own(entry.node));
+        return [];
     }
   }
 

@@ -1,6 +1,13 @@
 /**
  * Where new chunks go and in which order replicas are read. PURE: the random
  * policy draws from an injected seeded generator, round-robin keeps its own cursor.
+ *
+ * Zones (HDFS's rack awareness): a chunk's replicas are spread over as many zones as
+ * there are eligible nodes in, as evenly as they go (3 replicas over 2 zones: 2 + 1; over 3: one
+ * each), so with two or more zones no chunk has every replica in one zone while another zone has
+ * a usable node. Within that constraint the policy decides: its order of the eligible nodes is
+ * kept, and a node's place is its rank among the nodes of its own zone (the policy's first node
+ * of each zone, then the second of each, ...). Nodes without a zone are one zone ("").
  */
 import { WoodsError } from "../../messages/index.js";
 
@@ -13,6 +20,33 @@ export interface PlacementNode {
   availableBytes: number;
   load: number;
   activeWrites: number;
+  /** The node's zone ("" or absent: no zone; all such nodes are one zone). */
+  zone?: string;
+  /** Being decommissioned: never chosen for new chunks, read from last. */
+  decommissioning?: boolean;
+}
+
+/** The zone a node counts in ("" for none). */
+export function zoneOf(n: { zone?: string }): string {
+  return n.zone ?? "";
+}
+
+/**
+ * Reorders `ordered` (a policy's preference, best first) so that taking a prefix spreads over
+ * zones: stable by each node's rank within its own zone, so every zone's best node comes before
+ * any zone's second. `counts` seeds the zones already holding a copy (repairs): a zone with k
+ * copies starts at rank k.
+ */
+export function spreadOverZones<T extends { zone?: string }>(ordered: readonly T[], counts: ReadonlyMap<string, number> = new Map()): T[] {
+  const seen = new Map<string, number>(counts);
+  const ranked = ordered.map((n, i) => {
+    const z = zoneOf(n);
+    const rank = seen.get(z) ?? 0;
+    seen.set(z, rank + 1);
+    return { n, rank, i };
+  });
+  ranked.sort((a, b) => a.rank - b.rank || a.i - b.i);
+  return ranked.map((r) => r.n);
 }
 
 /** A random source returning floats in [0, 1). */
@@ -60,7 +94,7 @@ export class Placement {
   choose(nodes: readonly PlacementNode[], replication: number, exclude: readonly string[] = []): string[] {
     const excluded = new Set(exclude);
     // Sort by id first so every policy is independent of the registry's insertion order.
-    const eligible = nodes.filter((n) => n.state === "alive" && !excluded.has(n.id)).sort((a, b) => cmp(a.id, b.id));
+    const eligible = nodes.filter((n) => n.state === "alive" && !n.decommissioning && !excluded.has(n.id)).sort((a, b) => cmp(a.id, b.id));
     if (eligible.length === 0) {
       throw new WoodsError(
         "NOT_ENOUGH_NODES",
@@ -68,6 +102,8 @@ export class Placement {
       );
     }
     const n = Math.min(replication, eligible.length);
+    const zones = new Set(eligible.map(zoneOf));
+    if (zones.size > 1 && n > 1) return spreadOverZones(this.order(eligible)).slice(0, n).map((x) => x.id);
     switch (this.currentPolicy) {
       case "free-space":
         return [...eligible]
@@ -92,11 +128,39 @@ export class Placement {
       }
     }
   }
+
+  /**
+   * The policy's whole preference order over `eligible` (sorted by id), for zone-aware choices.
+   * Without zones `choose` keeps its own shorter paths (a partial shuffle draws fewer numbers), so
+   * clusters without zones place exactly as before.
+   */
+  private order<T extends PlacementNode>(eligible: readonly T[]): T[] {
+    switch (this.currentPolicy) {
+      case "free-space":
+        return [...eligible].sort(
+          (a, b) => b.availableBytes - a.availableBytes || a.load - b.load || a.activeWrites - b.activeWrites || cmp(a.id, b.id),
+        );
+      case "random": {
+        const pool = [...eligible];
+        for (let i = 0; i < pool.length - 1; i++) {
+          const j = i + Math.floor(this.rng() * (pool.length - i));
+          [pool[i], pool[j]] = [pool[j], pool[i]];
+        }
+        return pool;
+      }
+      case "round-robin": {
+        const start = this.cursor % eligible.length;
+        this.cursor = (start + 1) % Number.MAX_SAFE_INTEGER;
+        return eligible.map((_, i) => eligible[(start + i) % eligible.length]);
+      }
+    }
+  }
 }
 
 /**
  * Read order of a chunk's replicas: only good copies of the current version on
  * non-dead nodes (never a stale or corrupt one), least loaded first, then fewest active writes.
+ * Nodes being decommissioned come last (as in HDFS): still readable, but about to leave.
  */
 export function readOrder(
   replicas: readonly { node: PlacementNode; version: number; corrupt?: boolean }[],
@@ -105,7 +169,7 @@ export function readOrder(
   return replicas
     .filter((r) => r.version === version && !r.corrupt && r.node.state !== "dead")
     .map((r) => r.node)
-    .sort((a, b) => a.load - b.load || a.activeWrites - b.activeWrites || cmp(a.id, b.id))
+    .sort((a, b) => Number(!!a.decommissioning) - Number(!!b.decommissioning) || a.load - b.load || a.activeWrites - b.activeWrites || cmp(a.id, b.id))
     .map((n) => n.id);
 }
 

@@ -24,6 +24,25 @@ export interface NodeRecord {
   reported: boolean;
   /** Data dirs the node reports as failed. */
   failedDirs: number;
+  /** The zone the node says it is in ("" = none: all such nodes count as one zone). */
+  zone: string;
+  /**
+   * Being decommissioned (the namespace's set, read live): no new chunks, and its copies are read
+   * but not counted toward replication.
+   */
+  readonly decommissioning: boolean;
+}
+
+/** How far the decommissioning of one node has come, as of the last watchdog round (decommission.ts). */
+export interface DecommissionStatus {
+  /** Good copies of committed chunks the node holds. */
+  chunks: number;
+  /** Of those, chunks without `replication` counted copies on other nodes. */
+  left: number;
+  /** Every chunk it holds has enough copies elsewhere, and what it holds is known (full report, out of safe mode). */
+  done: boolean;
+  /** Why it is not done although nothing is left (no full report yet, safe mode, unknown node). */
+  waitingFor?: string;
 }
 
 /** A replica location: which node holds which version (a snapshot of it: the registry keeps them packed). */
@@ -70,6 +89,11 @@ export interface RegistryOptions {
    * held once (undefined for a chunk the namespace does not know: the registry copies it).
    */
   internChunkId?: (chunkId: string) => string | undefined;
+  /**
+   * Ids of datanodes being decommissioned (the namespace's live set): their copies do not count
+   * toward replication. Default: none.
+   */
+  decommissioning?: ReadonlySet<string>;
 }
 
 /** A state change worth logging and publishing. */
@@ -97,12 +121,18 @@ export class Registry {
   private readonly deferred = new Map<string, Map<string, number>>();
   /** nodeId → the full report being received; the copies it listed so far are marked seen in `locations`. */
   private readonly fullReports = new Map<string, { reportId: string }>();
+  /** Decommission progress per decommissioning node, set by the watchdog wiring each round. */
+  private decommissionStatus = new Map<string, DecommissionStatus>();
+  private readonly retiring: ReadonlySet<string>;
+  /** Scratch of `countedZones` (one predicate for every call: the watchdog calls it for every chunk). */
+  private zoneScan = { first: undefined as string | undefined, mixed: false };
 
   constructor(
     private readonly opts: RegistryOptions,
     private readonly clock: () => number,
   ) {
     this.locations = new ReplicaTable(opts.internChunkId);
+    this.retiring = opts.decommissioning ?? new Set();
   }
 
   node(id: string): NodeRecord | undefined {
@@ -127,16 +157,66 @@ export class Registry {
 
   /**
    * Copies of `version` of a chunk, counted without building replica lists (the watchdog scans
-   * every chunk each tick): `good`/`corrupt` on nodes that are not dead, and whether any node,
-   * dead or not, reported a good one.
+   * every chunk each tick): `good`/`corrupt` on nodes that count (not dead, not being
+   * decommissioned), and whether any node, dead or not, reported a good one.
    */
   copyCounts(chunkId: string, version: number): { good: number; corrupt: number; reported: boolean } {
-    const live = this.locations.countCopies(chunkId, version, this.notDead);
+    const live = this.locations.countCopies(chunkId, version, this.counted);
     const any = live % COUNT_CORRUPT > 0 ? live : this.locations.countCopies(chunkId, version);
     return { good: live % COUNT_CORRUPT, corrupt: Math.floor(live / COUNT_CORRUPT), reported: any % COUNT_CORRUPT > 0 };
   }
 
-  private readonly notDead = (node: number): boolean => this.nodeList[node].state !== "dead";
+  /** A copy on this node counts toward replication: not dead, not being decommissioned. */
+  private readonly counted = (node: number): boolean => {
+    const n = this.nodeList[node];
+    return n.state !== "dead" && (this.retiring.size === 0 || !this.retiring.has(n.id));
+  };
+
+  private readonly zoneOfCounted = (node: number): boolean => {
+    if (!this.counted(node)) return false;
+    const z = this.nodeList[node].zone;
+    if (this.zoneScan.first === undefined) this.zoneScan.first = z;
+    else if (z !== this.zoneScan.first) this.zoneScan.mixed = true;
+    return true;
+  };
+
+  private readonly onRetiring = (node: number): boolean => this.retiring.has(this.nodeList[node].id);
+
+  /** True when `nodeId` is being decommissioned (whether or not this registry knows the node). */
+  isDecommissioning(nodeId: string): boolean {
+    return this.retiring.has(nodeId);
+  }
+
+  /** Ids of the nodes being decommissioned. */
+  decommissioningIds(): string[] {
+    return [...this.retiring];
+  }
+
+  /**
+   * The zone of the counted good copies of `version` of a chunk when they all share one
+   * (`mixed` false), without building replica lists; `zone` undefined: no counted copy.
+   */
+  countedZones(chunkId: string, version: number): { zone: string | undefined; mixed: boolean } {
+    this.zoneScan.first = undefined;
+    this.zoneScan.mixed = false;
+    this.locations.countCopies(chunkId, version, this.zoneOfCounted);
+    return { zone: this.zoneScan.first, mixed: this.zoneScan.mixed };
+  }
+
+  /** Whether a node being decommissioned holds any copy of `version` of the chunk (cheap: no lists). */
+  heldByDecommissioning(chunkId: string, version: number): boolean {
+    return this.retiring.size > 0 && this.locations.countCopies(chunkId, version, this.onRetiring) > 0;
+  }
+
+  /** Sets the decommission progress of every decommissioning node (the watchdog wiring, each round). */
+  setDecommissionStatus(status: Map<string, DecommissionStatus>): void {
+    this.decommissionStatus = status;
+  }
+
+  /** The decommission progress of a node as of the last round (undefined: not counted yet, or in service). */
+  decommissionOf(nodeId: string): DecommissionStatus | undefined {
+    return this.retiring.has(nodeId) ? this.decommissionStatus.get(nodeId) : undefined;
+  }
 
   /** Nodes that are not dead and hold a good (not corrupt) copy of `version` of the chunk. */
   liveReplicas(chunkId: string, version: number): Replica[] {
@@ -157,6 +237,8 @@ export class Registry {
     const transitions: NodeTransition[] = [];
     let node = this.nodes.get(hb.id);
     if (!node) {
+      const retiring = this.retiring;
+      const id = hb.id;
       node = {
         id: hb.id,
         state: "alive",
@@ -170,6 +252,10 @@ export class Registry {
         lastHeartbeatMs: now,
         reported: false,
         failedDirs: 0,
+        zone: hb.zone ?? "",
+        get decommissioning() {
+          return retiring.has(id);
+        },
       };
       this.nodes.set(hb.id, node);
       this.nodeIndex.set(hb.id, this.nodeList.length);
@@ -193,6 +279,8 @@ export class Registry {
     node.activeWrites = hb.activeWrites;
     node.chunkCount = hb.chunkCount;
     node.lastHeartbeatMs = now;
+    // A datanode restarted with another --zone moves: its copies count in the new zone from now on.
+    node.zone = hb.zone ?? "";
     const failedDirs = hb.dirs.filter((d) => d.failed).length;
     if (failedDirs !== node.failedDirs) {
       if (failedDirs > node.failedDirs) transitions.push({ kind: "dirs-failed", node, failedDirs, previous: node.failedDirs });

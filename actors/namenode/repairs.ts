@@ -11,6 +11,7 @@ import { call } from "../rpc.js";
 import type { NamenodeContext } from "./context.js";
 import { startWatchdog, type WatchdogActor } from "./watchdog-machine.js";
 import { buildClusterView } from "./watchdog-view.js";
+import { decommissionProgress } from "./decommission.js";
 import type { WatchdogEffect, WatchdogEvent, WatchdogLimits } from "./watchdog-types.js";
 
 /** The watchdog's limits from the namenode config. */
@@ -29,6 +30,8 @@ export function watchdogLimits(nn: NamenodeContext["config"]["namenode"]): Watch
 export class Repairs {
   private readonly actor: WatchdogActor;
   private stopped = false;
+  /** Nodes announced decommissioned (done), so the event goes out once per decommissioning. */
+  private readonly decommissioned = new Set<string>();
 
   constructor(
     private readonly nc: NatsConnection,
@@ -59,6 +62,25 @@ export class Repairs {
     for (const r of snap.context.repairs.values()) tracked.add(r.chunkId);
     const view = buildClusterView(this.ctx.state, this.ctx.clock(), tracked, snap.value === "safeMode");
     this.send({ type: "TICK", view });
+    this.countDecommissions();
+  }
+
+  /** Counts how far each decommissioning node has come; announces those that are done (once). */
+  private countDecommissions(): void {
+    const { ctx } = this;
+    const { registry } = ctx.state;
+    const progress = decommissionProgress(ctx.state);
+    registry.setDecommissionStatus(progress);
+    for (const id of [...this.decommissioned]) if (!progress.get(id)?.done) this.decommissioned.delete(id);
+    for (const [id, p] of progress) {
+      if (!p.done || this.decommissioned.has(id)) continue;
+      this.decommissioned.add(id);
+      ctx.log.info(
+        { dn: id, chunks: p.chunks },
+        `${id} is decommissioned: each of its ${p.chunks} chunk(s) has enough copies on other nodes; it can be stopped without any chunk becoming under-replicated`,
+      );
+      ctx.event("datanode.decommissioned", { id, chunks: p.chunks });
+    }
   }
 
   /** Takes the repair limits from the config again (after a reload); the next tick plans within them. */
@@ -108,15 +130,25 @@ export class Repairs {
       case "underreplicated": {
         const w = this.where(e.chunkId);
         const at = w.path ? ` (${w.path} #${w.index})` : "";
-        if (e.live === 0) log.error({ chunkId: e.chunkId, ...w }, `chunk ${e.chunkId}${at} has no good copy left on a live node: missing, cannot be repaired`);
-        else log.warn({ chunkId: e.chunkId, ...w, live: e.live, replication: e.replication }, `chunk ${e.chunkId}${at} is under-replicated with ${e.live} of ${e.replication} good copies`);
-        ctx.event("chunk.underreplicated", { chunkId: e.chunkId, version: e.version, live: e.live, replication: e.replication, missing: e.live === 0, ...w });
+        const retiring = e.retiring ?? 0;
+        const missing = e.live === 0 && retiring === 0;
+        if (missing) log.error({ chunkId: e.chunkId, ...w }, `chunk ${e.chunkId}${at} has no good copy left on a live node: missing, cannot be repaired`);
+        else if (retiring > 0) {
+          // Expected while a node is decommissioned: one line per chunk would drown the log.
+          log.debug(
+            { chunkId: e.chunkId, ...w, live: e.live, replication: e.replication, retiring },
+            `chunk ${e.chunkId}${at} has ${e.live} of ${e.replication} counted copies and ${retiring} on decommissioning node(s): copying it elsewhere`,
+          );
+        } else log.warn({ chunkId: e.chunkId, ...w, live: e.live, replication: e.replication }, `chunk ${e.chunkId}${at} is under-replicated with ${e.live} of ${e.replication} good copies`);
+        ctx.event("chunk.underreplicated", { chunkId: e.chunkId, version: e.version, live: e.live, replication: e.replication, missing, ...(retiring > 0 ? { retiring } : {}), ...w });
         return;
       }
       case "replicate":
         log.info(
           { repairId: e.repairId, chunkId: e.chunkId, source: e.source, targets: e.targets, attempt: e.attempt },
-          `repairing chunk ${e.chunkId} (${e.live} of ${e.replication} good copies) from ${e.source} to ${e.targets.join(", ")} as ${e.repairId}, attempt ${e.attempt}`,
+          e.reason === "misplaced"
+            ? `copying chunk ${e.chunkId} from ${e.source} to ${e.targets.join(", ")} in another zone (all ${e.live} copies are in one zone) as ${e.repairId}, attempt ${e.attempt}`
+            : `repairing chunk ${e.chunkId} (${e.live} of ${e.replication} good copies) from ${e.source} to ${e.targets.join(", ")} as ${e.repairId}, attempt ${e.attempt}`,
         );
         void this.replicate(e);
         return;

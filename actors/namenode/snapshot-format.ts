@@ -36,6 +36,10 @@
  *
  * Formats 1 (before appends: no leases, no keys, lease epoch 0) and 2 are still read.
  *
+ * The header may carry `decommissioning` (ids of datanodes being decommissioned) in any format: an
+ * optional field of the msgpack header, so no new format was needed; a snapshot without it has none,
+ * and a namenode that predates it ignores it.
+ *
  * Parts bound the size of any one msgpack value, and let the encoder yield
  * between them so a large namespace does not block serving for long. The
  * trailing hash catches a snapshot cut short or garbled by its writer; the
@@ -76,7 +80,13 @@ export interface SnapshotHeader {
   leaseEpoch?: number;
   leases?: number;
   keys?: number;
+  /** Datanodes being decommissioned (absent: none). */
+  decommissioning?: string[];
 }
+
+/** Most decommissioning datanodes a header may list (a corrupt header must not hold millions). */
+const DECOMMISSIONING_MAX = 4096;
+const NODE_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
 /** [fileId, path, replication, clientId | null, complete ? 1 : 0, sizeBytes, ctimeMs, mtimeMs, chunks] */
 type FileTuple = [string, string, number, string | null, 0 | 1, number, number, number, (ChunkTuple | null)[]];
@@ -122,6 +132,7 @@ export async function encodeSnapshot(
     leaseEpoch: cap.meta.leaseEpoch,
     leases: cap.leases?.length ?? 0,
     keys: cap.keys?.length ?? 0,
+    ...(cap.meta.decommissioning && cap.meta.decommissioning.length > 0 ? { decommissioning: [...cap.meta.decommissioning] } : {}),
   };
   const hash = createHash("sha256");
   const parts: Uint8Array[] = [];
@@ -174,6 +185,12 @@ function verify(data: Uint8Array): { header: SnapshotHeader; headerEnd: number }
     if (!Number.isSafeInteger(h[k]) || (h[k] as number) < 0) throw corrupt(`header field ${k} is ${h[k]}`);
   }
   if (typeof h.namenodeId !== "string") throw corrupt("header field namenodeId is not a string");
+  if (h.decommissioning !== undefined) {
+    const d: unknown = h.decommissioning;
+    if (!Array.isArray(d) || d.length > DECOMMISSIONING_MAX || !d.every((x) => typeof x === "string" && NODE_ID.test(x))) {
+      throw corrupt("header field decommissioning is not a list of datanode ids");
+    }
+  }
   return { header: h as SnapshotHeader, headerEnd: end };
 }
 
@@ -183,7 +200,13 @@ export function decodeSnapshot(data: Uint8Array): { header: SnapshotHeader; ns: 
   const buf = Buffer.from(data.buffer, data.byteOffset, data.length);
   const bodyEnd = buf.length - HASH_BYTES;
   const ns = new Namespace();
-  ns.restoreMeta({ epoch: header.epoch, namenodeId: header.namenodeId, applied: header.applied, leaseEpoch: header.leaseEpoch ?? 0 });
+  ns.restoreMeta({
+    epoch: header.epoch,
+    namenodeId: header.namenodeId,
+    applied: header.applied,
+    leaseEpoch: header.leaseEpoch ?? 0,
+    decommissioning: header.decommissioning ?? [],
+  });
   // Bounded by the size: a header that lies (checked below) must not make us allocate gigabytes.
   ns.reserve(Math.min(header.files, buf.length), Math.min(header.chunks, buf.length));
   const files =

@@ -82,6 +82,8 @@ export class NamenodeState {
         orphanDeletesAllowed: () => !this.safeMode && this.writingBeforeStart.size === 0,
         // Key replica locations by the namespace's own copy of each chunk id: one string per chunk.
         internChunkId: (chunkId) => this.ns.chunk(chunkId)?.id,
+        // Datanodes being decommissioned (from the log): their copies are read but not counted.
+        decommissioning: this.ns.decommissioning,
       },
       opts.clock,
     );

@@ -6,7 +6,15 @@
  * Memory is kept per chunk only while a chunk needs attention (under- or
  * over-replicated, corrupt copy, repair running or failed): a healthy chunk
  * has no entry.
+ *
+ * Zones: a repair's targets go to zones the chunk lacks first (then the least crowded), surplus
+ * copies are trimmed from the most crowded zone first, and a chunk whose copies all sit in one
+ * zone while another zone has a usable node is mis-placed: it gets one copy in another zone (at
+ * a lower priority than repairs, within half of `repairInflightMax`), after which the surplus
+ * trim drops one from the crowded zone. Copies on nodes being decommissioned (`retiring`) serve as
+ * sources but never count, and such nodes are never targets.
  */
+import { zoneOf } from "./placement.js";
 import type {
   ChunkView,
   ClusterView,
@@ -24,6 +32,19 @@ export const TRIED_REMEMBERED_MAX = 16;
 /** True when a chunk must be in the watchdog's view: not exactly `replication` good copies, or a corrupt one. */
 export function needsAttention(c: Pick<ChunkView, "good" | "corrupt" | "replication">): boolean {
   return c.good.length !== c.replication || c.corrupt.length > 0;
+}
+
+/**
+ * The zone holding every one of `good` when a chunk of `replication` ≥ 2 is mis-placed: all its
+ * copies in that zone while some usable node (`usableZones`: zones with a live node that can take
+ * a copy) is in another; undefined when it is not.
+ */
+export function misplacedZone(good: readonly string[], replication: number, zoneOfNode: (id: string) => string, usableZones: Iterable<string>): string | undefined {
+  if (replication < 2 || good.length < 2) return undefined;
+  const z = zoneOfNode(good[0]);
+  for (const dn of good) if (zoneOfNode(dn) !== z) return undefined;
+  for (const u of usableZones) if (u !== z) return z;
+  return undefined;
 }
 
 /** What the watchdog remembers about one chunk that needs attention. */
@@ -147,7 +168,7 @@ export function leaveSafeMode(ctx: WatchdogContext, view: ClusterView): Watchdog
 function countStats(view: ClusterView): WatchdogStats {
   const s: WatchdogStats = { underReplicated: 0, missing: 0, overReplicated: 0, corrupt: 0 };
   for (const c of view.chunks) {
-    if (c.good.length === 0) s.missing++;
+    if (c.good.length === 0 && (c.retiring?.length ?? 0) === 0) s.missing++;
     else if (c.good.length < c.replication) s.underReplicated++;
     else if (c.good.length > c.replication) s.overReplicated++;
     if (c.corrupt.length > 0) s.corrupt++;
@@ -221,13 +242,13 @@ function recordFailure(
 // ---- planning ----
 
 /** Repairs each node takes part in, and bytes headed to each node. */
-interface Busy {
+export interface Busy {
   repairs: Map<string, number>;
   incomingBytes: Map<string, number>;
   total: number;
 }
 
-function busyOf(repairs: Map<string, Repair>): Busy {
+export function busyOf(repairs: ReadonlyMap<string, Repair>): Busy {
   const b: Busy = { repairs: new Map(), incomingBytes: new Map(), total: repairs.size };
   for (const r of repairs.values()) addBusy(b, r);
   return b;
@@ -264,6 +285,10 @@ export function planTick(ctx: WatchdogContext, view: ClusterView): WatchdogConte
   }
 
   const nodes = new Map<string, NodeView>(view.nodes.map((n) => [n.id, n]));
+  const zoneOfNode = (id: string): string => zoneOf(nodes.get(id) ?? {});
+  // A node may take new copies: alive (not full, not dead) and not being decommissioned.
+  const takesCopies = (n: NodeView): boolean => n.state === "alive" && !n.decommissioning;
+  const usableZones = new Set(view.nodes.filter(takesCopies).map(zoneOf));
   const busy = busyOf(next.repairs);
   const running = new Set([...next.repairs.values()].map((r) => r.chunkId));
   const inView = new Set<string>();
@@ -278,44 +303,36 @@ export function planTick(ctx: WatchdogContext, view: ClusterView): WatchdogConte
     const ordered = new Set(Object.keys(track?.ordered ?? {}));
     const good = c.good.filter((dn) => !ordered.has(dn));
     const corrupt = c.corrupt.filter((dn) => !ordered.has(dn));
+    // Copies on nodes being decommissioned: sources for repairs, never counted.
+    const retiring = (c.retiring ?? []).filter((dn) => !ordered.has(dn));
+    const sources = [...good, ...retiring];
     const healthy = good.length === c.replication && corrupt.length === 0 && ordered.size === 0;
-    if (healthy && !running.has(c.chunkId)) {
+    const misplaced = healthy ? misplacedZone(good, c.replication, zoneOfNode, usableZones) : undefined;
+    if (healthy && misplaced === undefined && !running.has(c.chunkId)) {
       next.chunks.delete(c.chunkId);
       continue;
     }
     if (!track) next.chunks.set(c.chunkId, (track = newTrack()));
-
-    if (good.length < c.replication) {
-      if (!track.announced) {
-        track.announced = true;
-        next.outbox.push({ type: "underreplicated", chunkId: c.chunkId, version: c.version, live: good.length, replication: c.replication });
-      }
-      // No good copy left: nothing to repair from (counted as missing).
-      if (good.length === 0 || running.has(c.chunkId)) continue;
-      if (track.parkedUntilMs !== null) {
-        if (now < track.parkedUntilMs) continue;
-        track.parkedUntilMs = null;
-        track.attempts = 0;
-        track.triedSources = [];
-        track.triedTargets = [];
-      }
-      const need = c.replication - good.length;
-      const excluded = new Set([...c.holders, ...c.good, ...c.corrupt, ...ordered]);
-      const possible = [...nodes.values()].filter((n) => n.state === "alive" && !excluded.has(n.id));
-      if (possible.length < need) {
-        // Small cluster: a node holding a corrupt copy is the only place left for a good one.
-        // Its copy is useless (never served), so it goes first; the node is a target once it is gone.
-        for (const dn of corrupt) {
-          if (nodes.get(dn)?.state !== "alive") continue;
-          track.ordered[dn] = { atMs: now, reason: "corrupt" };
-          next.outbox.push({ type: "delete", dn, chunkId: c.chunkId, version: c.version, reason: "corrupt" });
-        }
-      }
-      if (busy.total >= limits.repairInflightMax) continue;
-      const source = pickSource(good, nodes, busy, track, limits);
-      if (!source) continue;
-      const targets = pickTargets(need, possible, busy, track, limits, c.sizeBytes, source);
-      if (targets.length === 0) continue;
+    const excluded = new Set([...c.holders, ...c.good, ...c.corrupt, ...retiring, ...ordered]);
+    const possible = [...nodes.values()].filter((n) => takesCopies(n) && !excluded.has(n.id));
+    // Zones of the counted copies: new copies go to zones with the fewest.
+    const zoneCounts = new Map<string, number>();
+    for (const dn of good) zoneCounts.set(zoneOfNode(dn), (zoneCounts.get(zoneOfNode(dn)) ?? 0) + 1);
+    const unparked = (t: ChunkTrack): boolean => {
+      if (t.parkedUntilMs === null) return true;
+      if (now < t.parkedUntilMs) return false;
+      t.parkedUntilMs = null;
+      t.attempts = 0;
+      t.triedSources = [];
+      t.triedTargets = [];
+      return true;
+    };
+    /** Orders a copy from a source to up to `need` targets picked out of `candidates` (nothing when none fits). */
+    const order = (t: ChunkTrack, need: number, candidates: NodeView[], reason: "underreplicated" | "misplaced"): void => {
+      const source = pickSource(sources, nodes, busy, t, limits);
+      if (!source) return;
+      const targets = pickTargets(need, candidates, busy, t, limits, c.sizeBytes, source, zoneCounts, zoneOfNode);
+      if (targets.length === 0) return;
       const repair: Repair = {
         repairId: `${ctx.repairIdPrefix}-${next.nextRepairSeq++}`,
         chunkId: c.chunkId,
@@ -324,7 +341,7 @@ export function planTick(ctx: WatchdogContext, view: ClusterView): WatchdogConte
         source,
         targets,
         startedAtMs: now,
-        attempt: track.attempts + 1,
+        attempt: t.attempts + 1,
       };
       next.repairs.set(repair.repairId, repair);
       addBusy(busy, repair);
@@ -342,7 +359,37 @@ export function planTick(ctx: WatchdogContext, view: ClusterView): WatchdogConte
         attempt: repair.attempt,
         live: good.length,
         replication: c.replication,
+        ...(reason === "misplaced" ? { reason } : {}),
       });
+    };
+
+    if (good.length < c.replication) {
+      if (!track.announced) {
+        track.announced = true;
+        next.outbox.push({
+          type: "underreplicated",
+          chunkId: c.chunkId,
+          version: c.version,
+          live: good.length,
+          replication: c.replication,
+          ...(retiring.length > 0 ? { retiring: retiring.length } : {}),
+        });
+      }
+      // No good copy left anywhere readable: nothing to repair from (counted as missing).
+      if (sources.length === 0 || running.has(c.chunkId)) continue;
+      if (!unparked(track)) continue;
+      const need = c.replication - good.length;
+      if (possible.length < need) {
+        // Small cluster: a node holding a corrupt copy is the only place left for a good one.
+        // Its copy is useless (never served), so it goes first; the node is a target once it is gone.
+        for (const dn of corrupt) {
+          if (nodes.get(dn)?.state !== "alive") continue;
+          track.ordered[dn] = { atMs: now, reason: "corrupt" };
+          next.outbox.push({ type: "delete", dn, chunkId: c.chunkId, version: c.version, reason: "corrupt" });
+        }
+      }
+      if (busy.total >= limits.repairInflightMax) continue;
+      order(track, need, possible, "underreplicated");
       continue;
     }
 
@@ -355,18 +402,14 @@ export function planTick(ctx: WatchdogContext, view: ClusterView): WatchdogConte
     }
     const surplus = good.length - c.replication;
     if (surplus > 0) {
-      // Drop from the fullest, then busiest nodes; the copies kept stay on distinct nodes by construction.
-      const victims = [...good]
-        .sort((a, b) => {
-          const na = nodes.get(a);
-          const nb = nodes.get(b);
-          return (na?.availableBytes ?? 0) - (nb?.availableBytes ?? 0) || (nb?.load ?? 0) - (na?.load ?? 0) || cmpId(a, b);
-        })
-        .slice(0, surplus);
-      for (const dn of victims) {
+      for (const dn of pickSurplus(good, surplus, nodes, zoneOfNode)) {
         track.ordered[dn] = { atMs: now, reason: "surplus" };
         next.outbox.push({ type: "delete", dn, chunkId: c.chunkId, version: c.version, reason: "surplus" });
       }
+    } else if (misplaced !== undefined && busy.total < Math.max(1, Math.floor(limits.repairInflightMax / 2)) && unparked(track)) {
+      // One copy into another zone; the next rounds trim the surplus from the crowded one. Half the
+      // repair slots at most: a chunk short of copies must not wait behind a re-spread.
+      order(track, 1, possible.filter((n) => zoneOf(n) !== misplaced), "misplaced");
     }
   }
 
@@ -421,20 +464,68 @@ function pickSource(good: string[], nodes: Map<string, NodeView>, busy: Busy, tr
   return candidates[0];
 }
 
-function pickTargets(
+/**
+ * Repair targets: nodes not tried before first, then in zones holding the fewest counted copies
+ * (`zoneCounts`, updated as targets are picked: a zone the chunk lacks comes first), then the most
+ * room, least busy, least loaded. A target that failed before still goes last even in a missing
+ * zone, so a broken node in a lone zone cannot hold up a repair; the chunk is re-spread later.
+ */
+export function pickTargets(
   need: number,
   possible: NodeView[],
   busy: Busy,
-  track: ChunkTrack,
-  limits: WatchdogLimits,
+  track: Pick<ChunkTrack, "triedTargets">,
+  limits: Pick<WatchdogLimits, "repairInflightPerNodeMax">,
   sizeBytes: number,
   source: string,
+  zoneCounts: ReadonlyMap<string, number> = new Map(),
+  zoneOfNode: (id: string) => string = () => "",
 ): string[] {
   const room = (n: NodeView) => n.availableBytes - (busy.incomingBytes.get(n.id) ?? 0);
   const tried = (id: string) => (track.triedTargets.includes(id) ? 1 : 0);
-  return possible
+  const base = possible
     .filter((n) => n.id !== source && (busy.repairs.get(n.id) ?? 0) < limits.repairInflightPerNodeMax && room(n) >= sizeBytes)
-    .sort((a, b) => tried(a.id) - tried(b.id) || room(b) - room(a) || (busy.repairs.get(a.id) ?? 0) - (busy.repairs.get(b.id) ?? 0) || a.load - b.load || cmpId(a.id, b.id))
-    .slice(0, need)
-    .map((n) => n.id);
+    .sort((a, b) => tried(a.id) - tried(b.id) || room(b) - room(a) || (busy.repairs.get(a.id) ?? 0) - (busy.repairs.get(b.id) ?? 0) || a.load - b.load || cmpId(a.id, b.id));
+  const counts = new Map(zoneCounts);
+  const out: string[] = [];
+  while (out.length < need) {
+    let best: NodeView | undefined;
+    for (const n of base) {
+      if (out.includes(n.id)) continue;
+      if (!best) {
+        best = n;
+        continue;
+      }
+      const d = tried(n.id) - tried(best.id) || (counts.get(zoneOfNode(n.id)) ?? 0) - (counts.get(zoneOfNode(best.id)) ?? 0);
+      if (d < 0) best = n;
+    }
+    if (!best) break;
+    out.push(best.id);
+    const z = zoneOfNode(best.id);
+    counts.set(z, (counts.get(z) ?? 0) + 1);
+  }
+  return out;
+}
+
+/**
+ * Which `surplus` of `good` to drop: one at a time from the zone with the most copies left, and
+ * within it the fullest, then busiest node. Without zones: the fullest, then busiest nodes.
+ */
+export function pickSurplus(good: readonly string[], surplus: number, nodes: ReadonlyMap<string, NodeView>, zoneOfNode: (id: string) => string): string[] {
+  const kept = [...good];
+  const victims: string[] = [];
+  const worse = (a: string, b: string): number => {
+    const na = nodes.get(a);
+    const nb = nodes.get(b);
+    return (na?.availableBytes ?? 0) - (nb?.availableBytes ?? 0) || (nb?.load ?? 0) - (na?.load ?? 0) || cmpId(a, b);
+  };
+  while (victims.length < surplus && kept.length > 0) {
+    const counts = new Map<string, number>();
+    for (const dn of kept) counts.set(zoneOfNode(dn), (counts.get(zoneOfNode(dn)) ?? 0) + 1);
+    const most = Math.max(...counts.values());
+    const victim = kept.filter((dn) => counts.get(zoneOfNode(dn)) === most).sort(worse)[0];
+    victims.push(victim);
+    kept.splice(kept.indexOf(victim), 1);
+  }
+  return victims;
 }

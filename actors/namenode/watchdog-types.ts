@@ -29,6 +29,10 @@ export interface NodeView {
   availableBytes: number;
   load: number;
   activeWrites: number;
+  /** The node's zone ("" or absent: no zone; all such nodes are one zone). */
+  zone?: string;
+  /** Being decommissioned: may be a source, never a target; its copies are in `retiring`, not `good`. */
+  decommissioning?: boolean;
 }
 
 /** One committed chunk of a complete file that is not exactly healthy. */
@@ -39,8 +43,13 @@ export interface ChunkView {
   checksum: string;
   /** The file's replication factor. */
   replication: number;
-  /** Non-dead nodes holding a good copy of the current version. */
+  /** Non-dead nodes, not being decommissioned, holding a good copy of the current version (they count). */
   good: string[];
+  /**
+   * Non-dead nodes being decommissioned holding a good copy of the current version: read from and
+   * copied from, never counted toward `replication`, never trimmed.
+   */
+  retiring?: string[];
   /** Non-dead nodes holding a corrupt copy of the current version. */
   corrupt: string[];
   /** Every node known to hold any copy (any version, any state): never a repair target. */
@@ -108,13 +117,23 @@ export type WatchdogEffect =
       /** Good copies when it was ordered, and how many are wanted. */
       live: number;
       replication: number;
+      /** Why: too few counted copies (default), or every copy in one zone while another zone has room. */
+      reason?: "underreplicated" | "misplaced";
     }
   /** Order `dn` to delete its copy (delivered with its next heartbeat). */
   | { type: "delete"; dn: string; chunkId: string; version: number; reason: "surplus" | "corrupt" }
   /** Take back a delete order not delivered yet (its copy is needed after all). */
   | { type: "cancel-delete"; dn: string; chunkId: string; version: number }
   /** A chunk was found with fewer good copies than wanted (once per episode); live 0 = missing. */
-  | { type: "underreplicated"; chunkId: string; version: number; live: number; replication: number }
+  | {
+      type: "underreplicated";
+      chunkId: string;
+      version: number;
+      live: number;
+      replication: number;
+      /** Good copies on nodes being decommissioned (not counted in `live`; live 0 with some is not missing). */
+      retiring?: number;
+    }
   | { type: "repaired"; repairId: string; chunkId: string; version: number; source: string; targets: string[]; failed: TargetFailure[]; ms: number; bytes: number }
   | {
       type: "repair-failed";

@@ -28,7 +28,7 @@ interface Permissions {
 }
 
 /** Namenode verbs only datanodes (and the namenode's own tools) send. */
-const DATANODE_ONLY_NAMENODE_VERBS: readonly NamenodeVerb[] = ["heartbeat", "report", "appendLease", "appendCommit", "appendDropReplica"];
+const DATANODE_ONLY_NAMENODE_VERBS: readonly NamenodeVerb[] = ["heartbeat", "report", "appendLease", "appendCommit", "appendDropReplica", "decommission" /* admin only */];
 /** Datanode verbs a client uses; `replicate` and `appendApply` are commands from the namenode or a primary. */
 const CLIENT_DATANODE_VERBS: readonly DatanodeVerb[] = ["ping", "open", "close", "abort", "read", "append", "ingest"];
 

@@ -10,6 +10,7 @@ import { stat, ls } from "./read.js";
 import { ping, nodes, fsck } from "./cluster.js";
 import { heartbeat, report, announceNodeTransition } from "./datanode.js";
 import { rename } from "./rename.js";
+import { decommission } from "./decommission.js";
 import { appendLocate, appendAllocate, appendChunks, appendLease, appendCommit, appendDropReplica } from "./append.js";
 
 export const handlers: { [V in NamenodeVerb]: VerbHandler<V> } = {
@@ -33,6 +34,7 @@ export const handlers: { [V in NamenodeVerb]: VerbHandler<V> } = {
   appendCommit,
   appendDropReplica,
   rename,
+  decommission,
 };
 
 export { removeFile, announceNodeTransition };
