@@ -101,7 +101,52 @@ function objectStoreSubjects(bucket: string, opts: { create: boolean }): string[
 /** The permissions of each role for a deployment prefix (pure: the server config is built from these). */
 export function rolePermissions(subj: Subjects, role: FixedRole | { datanode: string }): Permissions | null {
   const p = subj.prefix;
-  if (role === "admin" || role === "namenode") return null; // everything in the account
+  if (role === "admin") return null; // everything in the account
+  if (role === "namenode") {
+    // The JetStream API of the streams it owns (the metadata log, the leader lease's KV bucket, the
+    // snapshot, repair and staging Object Stores): create, update, read, consumers, purge — never
+    // delete a stream, nor touch any other.
+    const own = (stream: string) => [
+      `$JS.API.STREAM.CREATE.${stream}`,
+      `$JS.API.STREAM.UPDATE.${stream}`,
+      `$JS.API.STREAM.INFO.${stream}`,
+      `$JS.API.STREAM.PURGE.${stream}`,
+      `$JS.API.STREAM.MSG.GET.${stream}`,
+      `$JS.API.DIRECT.GET.${stream}`,
+      `$JS.API.DIRECT.GET.${stream}.>`,
+      `$JS.API.CONSUMER.CREATE.${stream}`,
+      `$JS.API.CONSUMER.CREATE.${stream}.>`,
+      `$JS.API.CONSUMER.DELETE.${stream}.>`,
+      `$JS.API.CONSUMER.INFO.${stream}.>`,
+      `$JS.API.CONSUMER.MSG.NEXT.${stream}.>`,
+      `$JS.ACK.${stream}.>`,
+    ];
+    const buckets = [subj.snapshotBucket(), subj.repairBucket(), subj.stagingBucket()];
+    return {
+      publish: {
+        allow: [
+          // Its own verbs (a standby asks the active one) and the standby's read-only ones.
+          `${p}.namenode.>`,
+          `${p}.shadow.>`,
+          // Orders to datanodes: repairs, and a new active namenode asking for full reports.
+          `${p}.datanode.*.replicate`,
+          `${p}.datanode.*.fullReport`,
+          `${p}.datanode.*.ping`,
+          subj.eventsAll(),
+          "_INBOX.>",
+          "$JS.API.INFO",
+          "$JS.FC.>",
+          subj.metaLog(),
+          ...own(subj.metaStream()),
+          `$KV.${subj.leaderBucket()}.>`,
+          ...own(`KV_${subj.leaderBucket()}`),
+          ...buckets.flatMap((b) => [`$O.${b}.>`, ...own(`OBJ_${b}`)]),
+        ],
+      },
+      subscribe: { allow: [`${p}.namenode.>`, `${p}.shadow.>`, subj.eventsAll(), "_INBOX.>", "$SRV.>"] },
+      allowResponses: true,
+    };
+  }
   if (role === "monitor") {
     return { publish: { deny: [">"] }, subscribe: { allow: [subj.eventsAll(), "$SRV.>"] } };
   }
