@@ -379,24 +379,54 @@ Each actor's log is in <dir>/logs/<name>.log (JSON lines).`,
   // ---- single actors (multi-host use) ----
   program
     .command("namenode")
-    .description("run the namenode actor in the foreground")
+    .description("run a namenode actor in the foreground (active, or a standby while another one holds the leader lease)")
+    .option("--id <id>", "namenode id (default: config namenode.id, nn1); give each namenode of a cluster its own")
     .addOption(new Option("--log-level <level>", "log level").choices(["trace", "debug", "info", "warn", "error", "fatal", "silent"]))
     .addHelpText(
       "after",
       `
+Several namenodes may run at once: the one holding the leader lease (KV bucket <prefix>-leader) is
+active, the others follow the metadata log as standbys, answer read-only requests, and take over
+when the lease is not renewed for namenode.leaderLeaseMs. A namenode that loses the lease or is
+fenced steps down and starts over as a standby.
+
 Examples:
   woods namenode --config /etc/woods.yaml
+  woods namenode --id nn2 --config /etc/woods.yaml
   woods --nats nats://10.0.0.5:4222 namenode --log-level debug
 Logs go to stdout: readable lines on a terminal, JSON lines otherwise (WOODS_LOG_FORMAT=json|pretty).`,
     )
     .action(
-      action(async (o: { logLevel?: string }, cmd: Command) => {
+      action(async (o: { id?: string; logLevel?: string }, cmd: Command) => {
+        if (o.id !== undefined && !/^[A-Za-z0-9_-]{1,64}$/.test(o.id)) throw new UsageError(`--id ${JSON.stringify(o.id)} must match [A-Za-z0-9_-]{1,64}`);
         const config = await actorConfig(cmd, o.logLevel);
+        if (o.id !== undefined) config.namenode.id = o.id;
         const { runNamenode } = await import("../actors/namenode/index.js");
         const { onShutdown, createLogger } = await import("../actors/index.js");
+        const log = createLogger("namenode", config.namenode.id, config.log.level);
         const stopTelemetry = await startTelemetryIfWanted("namenode", config.namenode.id);
-        const nn = await runNamenode({ config });
-        onShutdown(createLogger("namenode", config.namenode.id, config.log.level), async () => {
+        let shuttingDown = false;
+        // Fenced, lease lost, or log lost: step down and start over from the log as a standby.
+        let restarts = Promise.resolve();
+        const start = async (): Promise<import("../actors/namenode/index.js").NamenodeHandle> =>
+          runNamenode({
+            config,
+            onFatal: (err) => {
+              if (shuttingDown) return;
+              log.warn({ code: err.code }, `stepping down (${err.message}); starting over as a standby`);
+              restarts = restarts.then(async () => {
+                await nn.stop().catch(() => undefined);
+                if (!shuttingDown) nn = await start();
+              }).catch((e: Error) => {
+                log.fatal({ err: e }, `could not start over: ${e.message}`);
+                process.exit(1);
+              });
+            },
+          });
+        let nn = await start();
+        onShutdown(log, async () => {
+          shuttingDown = true;
+          await restarts;
           await nn.stop();
           await stopTelemetry();
         });

@@ -172,7 +172,8 @@ export async function replayMetaLogDirect(
   return result;
 }
 
-function parseBatch(data: Uint8Array, seq: number): LogBatch {
+/** Decodes and validates one stream message of the log (INTERNAL error naming the sequence otherwise). */
+export function parseBatch(data: Uint8Array, seq: number): LogBatch {
   let value: unknown;
   try {
     value = decode(data).value;

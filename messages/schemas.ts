@@ -185,6 +185,11 @@ export const datanodeRequests = {
     crcBefore: crc,
     data: bytes,
   }),
+  /**
+   * A namenode (a standby that just started tailing the log) asks for a full report: the datanode sends
+   * it on its usual report subject, which the active and every standby hear. Replies at once.
+   */
+  fullReport: z.object({ ...envelope }),
 } satisfies Record<DatanodeVerb, z.ZodType>;
 
 export type NamenodeRequest<V extends NamenodeVerb> = z.infer<(typeof namenodeRequests)[V]>;
@@ -335,7 +340,8 @@ export interface AppendLeaseReply {
 }
 
 export interface NamenodeReplies {
-  ping: { role: "namenode"; id: string; epoch: number; logSeq: number };
+  /** `standby`: true from a standby namenode (on the shadow subject), absent from the active one. */
+  ping: { role: "namenode"; id: string; epoch: number; logSeq: number; standby?: true };
   create: { fileId: string; path: string; replication: number; chunkSizeBytes: number; leaseMs: number; frameSizeBytes: number };
   allocate: { chunkId: string; version: number; replicas: string[] };
   commit: Record<string, never>;
@@ -369,6 +375,7 @@ export interface NamenodeReplies {
 
 export interface DatanodeReplies {
   ping: { role: "datanode"; id: string };
+  fullReport: { queued: boolean };
   open: Record<string, never>;
   close: { sizeBytes: number; checksum: string };
   abort: Record<string, never>;

@@ -54,7 +54,7 @@ export const SHADOW_VERBS = ["ping", "stat", "ls", "nodes"] as const;
 export type ShadowVerb = (typeof SHADOW_VERBS)[number];
 
 /** Datanode request verbs, answered on `<prefix>.datanode.<id>.<verb>`. */
-export const DATANODE_VERBS = ["ping", "open", "close", "abort", "read", "ingest", "replicate", "append", "appendApply"] as const;
+export const DATANODE_VERBS = ["ping", "open", "close", "abort", "read", "ingest", "replicate", "append", "appendApply", "fullReport"] as const;
 export type DatanodeVerb = (typeof DATANODE_VERBS)[number];
 
 /** Event kinds published on `<prefix>.events.<kind>`. */

@@ -10,6 +10,9 @@ import {
   decode,
   normalizePath,
   subjects,
+  SHADOW_VERBS,
+  WoodsError,
+  type ShadowVerb,
   type FsckReply,
   type LsEntry,
   type NamenodeReplies,
@@ -91,10 +94,25 @@ export class WoodsClient {
   /** One namenode request with timeout and retries of retryable errors. */
   private namenodeCall<V extends NamenodeVerb>(verb: V, body: NamenodeRequest<V>, opts: { retry?: boolean } = {}): Promise<NamenodeReplies[V]> {
     const subject = this.subjects.namenode(verb);
-    const once = async () => {
+    const ask = async (subj: string) => {
       // Replies carry `ok: true`; callers get the fields only.
-      const { ok: _ok, ...fields } = await call<NamenodeReplies[V] & { ok?: boolean }>(this.nc, subject, body, this.config.client.requestTimeoutMs);
+      const { ok: _ok, ...fields } = await call<NamenodeReplies[V] & { ok?: boolean }>(this.nc, subj, body, this.config.client.requestTimeoutMs);
       return fields as NamenodeReplies[V];
+    };
+    const once = async () => {
+      try {
+        return await ask(subject);
+      } catch (e) {
+        // No active namenode (a takeover under way): a standby answers reads from its copy of the log.
+        if (!isReadFallback(verb) || !(e instanceof WoodsError) || e.code !== "UNAVAILABLE" || !e.message.startsWith("nobody is serving")) throw e;
+        try {
+          const r = await ask(this.subjects.shadow(verb));
+          this.ctx.log.debug({ verb }, `no active namenode: ${verb} answered by a standby`);
+          return r;
+        } catch {
+          throw e;
+        }
+      }
     };
     if (opts.retry === false) return once();
     return withRetry(this.ctx.retryPolicy, once, {
@@ -231,4 +249,9 @@ export class WoodsClient {
       await this.nc.close().catch(() => {});
     }
   }
+}
+
+/** Verbs a standby namenode may answer when no namenode is active (messages/subjects.ts SHADOW_VERBS, ping aside). */
+function isReadFallback(verb: NamenodeVerb): verb is Exclude<ShadowVerb, "ping"> {
+  return verb !== "ping" && (SHADOW_VERBS as readonly string[]).includes(verb);
 }

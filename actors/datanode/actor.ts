@@ -12,6 +12,7 @@ import { handleIngest } from "./handlers/ingest.js";
 import { handleReplicate } from "./handlers/replicate.js";
 import { handleAppend } from "./handlers/append.js";
 import { handleAppendApply } from "./handlers/append-apply.js";
+import { handleFullReport } from "./handlers/full-report.js";
 
 /** Subscribes every datanode verb; returns the subscriptions so stop() can drop them. */
 export function serveDatanode(ctx: DatanodeContext): Subscription[] {
@@ -27,5 +28,6 @@ export function serveDatanode(ctx: DatanodeContext): Subscription[] {
     serve(ctx.nc, s("replicate"), datanodeRequests.replicate, (req) => handleReplicate(ctx, req), o("replicate")),
     serve(ctx.nc, s("append"), datanodeRequests.append, (req) => handleAppend(ctx, req), o("append")),
     serve(ctx.nc, s("appendApply"), datanodeRequests.appendApply, (req) => handleAppendApply(ctx, req), o("appendApply")),
+    serve(ctx.nc, s("fullReport"), datanodeRequests.fullReport, () => handleFullReport(ctx), o("fullReport")),
   ];
 }

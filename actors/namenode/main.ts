@@ -1,46 +1,36 @@
-/** Starts the namenode: connect, replay the metadata log, write a new epoch, then serve. */
-import { randomUUID } from "node:crypto";
-import { subjects, WoodsError, type LogEntry } from "../../messages/index.js";
-import { NAMENODE_RELOADABLE, type ConfigSource, type WoodsConfig } from "../../config/index.js";
-import { writeSync } from "node:fs";
+/**
+ * Starts a namenode: connect, load the newest snapshot and replay the metadata log, then either take
+ * the leader lease and serve (active.ts) or follow the log as a standby until the lease is free
+ * (standby.ts), and take over then.
+ */
+import { subjects, WoodsError } from "../../messages/index.js";
+import type { ConfigSource, WoodsConfig } from "../../config/index.js";
 import {
   ensureMetaStream,
   replayMetaLog,
-  MetaLogAppender,
-  sweepStaging,
   ensureRepairBucket,
   metaLogBounds,
-  purgeMetaLogBefore,
   SnapshotStore,
+  openLeaderBucket,
+  LeaderLease,
   type MetaLogFatalError,
 } from "../../jetstream/index.js";
 import { connectNats, natsAuthOf } from "../connect.js";
 import { createLogger } from "../logger.js";
-import { publishEvent } from "../events.js";
 import { NamenodeState } from "./state.js";
 import { seededRng } from "./placement.js";
-import type { NamenodeContext } from "./context.js";
-import { serveNamenode, tick, type CrashHooks } from "./actor.js";
-import { registerService, SERVICE_NAMES } from "../services.js";
-import { Repairs } from "./repairs.js";
-import { CrashTrigger, parseCrashSpec, type CrashPoint } from "./crash-points.js";
-import { Checkpointer, loadNewestSnapshot, type SnapshotResult, type SkippedSnapshot } from "./checkpoints.js";
-import { reloadSetup, startConfigReload } from "../config-reload.js";
-import { registerNamenodeMetrics } from "./metrics.js";
-
-/** Config keys that change repair limits (sent to the watchdog on a reload). */
-const REPAIR_LIMIT_KEYS = new Set(["namenode.repairInflightMax", "namenode.repairInflightPerNodeMax", "namenode.repairAttemptsMax", "namenode.repairTimeoutMs"]);
-
-/** Pause between metadata log publish attempts: long enough for a JetStream leader change to progress. */
-const LOG_RETRY_DELAY_FRACTION = 0.2;
-/** The staging bucket is swept this often relative to `stagingMaxAgeMs`, within the bounds below. */
-const STAGING_SWEEP_FRACTION = 0.25;
-const STAGING_SWEEP_MIN_MS = 1_000;
-const STAGING_SWEEP_MAX_MS = 60_000;
+import { parseCrashSpec, type CrashPoint } from "./crash-points.js";
+import { loadNewestSnapshot, type SnapshotResult, type SkippedSnapshot } from "./checkpoints.js";
+import { reloadSetup } from "../config-reload.js";
+import { becomeActive, type ActivePhase } from "./active.js";
+import { startStandby, type StandbyPhase } from "./standby.js";
 
 export interface NamenodeOptions {
   config: WoodsConfig;
-  /** Called when the log can no longer be written (fenced, or retries exhausted). Default: exit(1). */
+  /**
+   * Called when this namenode can no longer write: fenced by a newer one, the lease lost, log retries
+   * exhausted, or (as a standby) the log lost. Default: exit(1). `woods namenode` starts over as a standby.
+   */
   onFatal?: (err: MetaLogFatalError) => void;
   /** Clock in ms (tests); defaults to Date.now. */
   clock?: () => number;
@@ -69,11 +59,16 @@ export interface StartupStats {
 }
 
 export interface NamenodeHandle {
+  /** Stops; an active namenode gives its leader lease up so a standby takes over at once. */
   stop(): Promise<void>;
   /** The in-memory state (tests and diagnostics). */
   readonly state: NamenodeState;
+  /** The epoch this namenode writes under (0 while it is a standby). */
   readonly epoch: number;
-  /** Runs one watchdog round now (tests; the timer does it every tickIntervalMs). */
+  readonly role: "active" | "standby";
+  /** Resolves once this namenode is active (at once for the active one). */
+  whenActive(): Promise<void>;
+  /** Runs one watchdog round now (tests; the timer does it every tickIntervalMs). Nothing on a standby. */
   tickNow(): Promise<void>;
   /** How the namespace was rebuilt at start. */
   readonly startup: StartupStats;
@@ -81,7 +76,7 @@ export interface NamenodeHandle {
   snapshotNow(): Promise<SnapshotResult>;
 }
 
-/** Runs a namenode until `stop()`; resolves once it serves requests. */
+/** Runs a namenode until `stop()`; resolves once it serves requests, as the active namenode or a standby. */
 export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle> {
   // With a file to watch the namenode runs on its own copy: a reload writes into it.
   const { config, source: reloadSource } = reloadSetup(opts.config, opts.configSource);
@@ -104,6 +99,11 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
     await ensureMetaStream(nc, subj, config.namenode.logReplicas, log);
     const repairStorage = await ensureRepairBucket(nc, subj.repairBucket(), config.namenode.repairBucketMaxBytes, log);
     log.info({ bucket: subj.repairBucket(), storage: repairStorage }, `repairs pass through ${subj.repairBucket()} (${repairStorage} storage)`);
+    const lease = new LeaderLease(
+      await openLeaderBucket(nc, subj, { replicas: config.namenode.logReplicas, leaseMs: config.namenode.leaderLeaseMs }),
+      id,
+      config.namenode.leaderLeaseMs,
+    );
 
     const snapshots = await SnapshotStore.open(nc, subj.snapshotBucket(), config.namenode.logReplicas, log);
     const { loaded, skipped } = await loadNewestSnapshot(snapshots, await metaLogBounds(nc, subj), log);
@@ -158,7 +158,6 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
       replayedBatches: replayed.batches,
       replayMs,
     };
-    state.leasesAfterReplay();
 
     const onFatal =
       opts.onFatal ??
@@ -166,150 +165,64 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
         log.fatal({ err, code: err.code }, `exiting: ${err.message}`);
         process.exit(1);
       });
-    const appender = new MetaLogAppender(nc, subj, {
-      batchMaxEntries: config.namenode.logBatchMaxEntries,
-      publishTimeoutMs: config.namenode.logPublishTimeoutMs,
-      publishRetries: config.namenode.logPublishRetries,
-      retryDelayMs: Math.ceil(config.namenode.logPublishTimeoutMs * LOG_RETRY_DELAY_FRACTION),
-      lastSeq: replayed.lastSeq,
-      onFatal: (err) => {
-        log.error({ err, code: err.code }, `the metadata log failed: ${err.message}`);
-        onFatal(err);
-      },
-      log,
-    });
+    const activate = (lastSeq: number): Promise<ActivePhase> =>
+      becomeActive({
+        nc,
+        subj,
+        config,
+        reloadSource,
+        log,
+        clock,
+        state,
+        lastSeq,
+        snapshots,
+        appliedAtLastSnapshot: loaded ? loaded.header.applied : 0,
+        lease,
+        crashSpec,
+        ...(opts.onCrash ? { onCrash: opts.onCrash } : {}),
+        onFatal,
+      });
 
-    const epoch = state.ns.epoch + 1;
-    // Entries handed to the appender by this run (the metadata log lag is this minus those acknowledged).
-    let appendedEntries = 0;
-    const ctx: NamenodeContext = {
-      config,
-      log,
-      clock,
-      state,
-      epoch: () => epoch,
-      logSeq: () => appender.lastSeq,
-      newId: () => randomUUID().replaceAll("-", ""),
-      logAndApply(entry: LogEntry, hooks?: { beforeAppend?: () => void }): Promise<number> {
-        // Never change memory once the log is lost: the process is about to exit.
-        if (appender.fatal) return Promise.reject(appender.fatal);
-        if (stopped) return Promise.reject(new WoodsError("UNAVAILABLE", "the namenode is stopping"));
-        state.apply(entry, true);
-        hooks?.beforeAppend?.();
-        appendedEntries++;
-        return appender.append(entry);
-      },
-      sync: () => appender.sync(),
-      event: (kind, fields) => publishEvent(nc, subj, kind, id, fields),
-    };
-
-    await ctx.logAndApply({ op: "epoch", epoch, namenodeId: id, atMs: clock() });
-    log.info({ epoch, logSeq: appender.lastSeq }, `namenode ${id} took over the metadata log as epoch ${epoch}`);
-
-    let crash: CrashHooks | undefined;
-    if (crashSpec) {
-      const onCrash =
-        opts.onCrash ??
-        ((point: CrashPoint, verb: string) => {
-          // Synchronous write: the process dies before pino's async stream would flush.
-          writeSync(2, `namenode ${id}: crash point ${point} reached on ${verb}; killing myself with SIGKILL\n`);
-          process.kill(process.pid, "SIGKILL");
-        });
-      crash = { trigger: new CrashTrigger(crashSpec), crash: onCrash };
-      log.warn({ crashSpec }, `crash point armed: ${crashSpec.point} on mutation #${crashSpec.nth} of ${crashSpec.verb ?? "any verb"}`);
+    let active: ActivePhase | undefined;
+    let standby: StandbyPhase | undefined;
+    let becameActive: Promise<void>;
+    if (await lease.tryAcquire()) {
+      active = await activate(replayed.lastSeq);
+      becameActive = Promise.resolve();
+    } else {
+      const holder = await lease.holder().catch(() => undefined);
+      log.info({ holder: holder?.id, epoch: holder?.epoch }, `namenode ${holder?.id ?? "?"} holds the leader lease: ${id} starts as a standby`);
+      standby = await startStandby({ nc, subj, config, log, clock, state, lease, lastSeq: replayed.lastSeq });
+      becameActive = standby.won.then(async ({ lastSeq }) => {
+        standby = undefined;
+        if (stopped) return;
+        active = await activate(lastSeq);
+        if (stopped) await active.stop({ release: true });
+      });
+      becameActive.catch((err: Error) => {
+        if (stopped) return;
+        log.error({ err }, `namenode ${id} cannot go on as a standby or take over: ${err.message}`);
+        onFatal(err as MetaLogFatalError);
+      });
     }
-
-    const checkpointer = new Checkpointer({
-      store: snapshots,
-      ns: state.ns,
-      appender,
-      purge: (keepFromSeq) => purgeMetaLogBefore(nc, subj, keepFromSeq),
-      config: config.namenode,
-      log,
-      clock,
-      appliedAtLastSnapshot: loaded ? loaded.header.applied : 0,
-    });
-
-    const repairs = new Repairs(nc, subj, ctx);
-    const metrics = registerNamenodeMetrics({
-      state,
-      watchdog: () => repairs.stats(),
-      logSeq: () => appender.lastSeq,
-      logLag: () => Math.max(0, appendedEntries - appender.stats.entries),
-    });
-    const reload = startConfigReload({
-      config,
-      source: reloadSource ?? false,
-      log,
-      who: `namenode ${id}`,
-      reloadable: NAMENODE_RELOADABLE,
-      // Keys only datanodes and clients use (the namenode reads client.appendTailMaxBytes).
-      ignored: ["datanode", "writePath", "client.retry", "client.writeWindowFrames", "client.chunksInflightMax", "client.frameAckTimeoutMs", "client.minReplicasForCommit", "client.readInflightMax", "client.requestTimeoutMs"],
-      onApplied: (changes) => {
-        const keys = new Set(changes.map((c) => c.key));
-        if (keys.has("namenode.placementPolicy") || keys.has("namenode.placementSeed")) {
-          // A new seed restarts the random sequence (0 = from the clock, as at start).
-          const rng = keys.has("namenode.placementSeed") ? seededRng(config.namenode.placementSeed || clock()) : undefined;
-          state.placement.reconfigure(config.namenode.placementPolicy, rng);
-        }
-        if ([...keys].some((k) => REPAIR_LIMIT_KEYS.has(k))) repairs.reconfigure();
-        // deadAfterMs and fullReserveBytes are read from the config at each use (state.ts).
-      },
-    });
-    // Every serve() on nc from here on is an endpoint of this NATS service ($SRV.INFO / $SRV.STATS).
-    const service = await registerService(nc, { name: SERVICE_NAMES.namenode, description: `woods namenode ${id}: namespace and placement`, id, metadata: { prefix: config.prefix } });
-    const subs = serveNamenode(nc, subj, ctx, crash);
-    // Resolve only once the server has our subscriptions: callers may send requests right away.
-    await nc.flush();
-    let ticking: Promise<void> | undefined;
-    const runTick = (): Promise<void> => {
-      if (ticking) return ticking;
-      ticking = tick(ctx)
-        .then(() => repairs.tick())
-        .catch((err) => log.error({ err }, `tick failed: ${err.message}`))
-        .finally(() => (ticking = undefined));
-      return ticking;
-    };
-    const timer = setInterval(() => {
-      void runTick();
-      checkpointer.maybeTake();
-    }, config.namenode.tickIntervalMs);
-    // A fresh empty namespace leaves safe mode at once.
-    void runTick();
-
-    const sweepEveryMs = Math.min(STAGING_SWEEP_MAX_MS, Math.max(STAGING_SWEEP_MIN_MS, Math.round(config.namenode.stagingMaxAgeMs * STAGING_SWEEP_FRACTION)));
-    let sweeping = false;
-    const sweepTimer = setInterval(() => {
-      if (sweeping || stopped) return;
-      sweeping = true;
-      Promise.all([
-        sweepStaging(nc, subj.stagingBucket(), config.namenode.stagingMaxAgeMs, Date.now(), log),
-        sweepStaging(nc, subj.repairBucket(), config.namenode.stagingMaxAgeMs, Date.now(), log),
-      ])
-        .catch((err) => log.warn({ err }, `staging sweep failed: ${err.message}`))
-        .finally(() => (sweeping = false));
-    }, sweepEveryMs);
-    ctx.event("namenode.started", { id, epoch, logSeq: appender.lastSeq, files: state.ns.fileCount });
-    log.info({ subject: subj.namenodeAll() }, `namenode ${id} serves ${subj.namenodeAll()}`);
 
     return {
       state,
-      epoch,
-      tickNow: runTick,
+      get epoch() {
+        return active?.epoch ?? 0;
+      },
+      get role() {
+        return active ? ("active" as const) : ("standby" as const);
+      },
+      whenActive: () => becameActive,
+      tickNow: () => active?.tickNow() ?? Promise.resolve(),
       startup,
-      snapshotNow: () => checkpointer.takeNow(),
+      snapshotNow: () => (active ? active.snapshotNow() : Promise.reject(new WoodsError("UNAVAILABLE", `namenode ${id} is a standby`))),
       async stop() {
         if (stopped) return;
         stopped = true;
-        clearInterval(timer);
-        clearInterval(sweepTimer);
-        reload?.stop();
-        metrics.stop();
-        repairs.stop();
-        service.stop();
-        for (const s of subs) s.unsubscribe();
-        await appender.flush();
-        await checkpointer.stop();
+        await standby?.stop();
+        await active?.stop({ release: true });
         await nc.drain().catch(() => undefined);
         log.info({}, `namenode ${id} stopped`);
       },
