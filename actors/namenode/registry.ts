@@ -124,8 +124,8 @@ export class Registry {
   /** Decommission progress per decommissioning node, set by the watchdog wiring each round. */
   private decommissionStatus = new Map<string, DecommissionStatus>();
   private readonly retiring: ReadonlySet<string>;
-  /** Scratch of `countedZones` (one predicate for every call: the watchdog calls it for every chunk). */
-  private zoneScan = { first: undefined as string | undefined, mixed: false };
+  /** Scratch of `countedZones` (one array and predicate for every call: the watchdog calls it for every chunk). */
+  private readonly zoneScan: string[] = [];
 
   constructor(
     private readonly opts: RegistryOptions,
@@ -175,8 +175,7 @@ export class Registry {
   private readonly zoneOfCounted = (node: number): boolean => {
     if (!this.counted(node)) return false;
     const z = this.nodeList[node].zone;
-    if (this.zoneScan.first === undefined) this.zoneScan.first = z;
-    else if (z !== this.zoneScan.first) this.zoneScan.mixed = true;
+    if (!this.zoneScan.includes(z)) this.zoneScan.push(z);
     return true;
   };
 
@@ -193,14 +192,13 @@ export class Registry {
   }
 
   /**
-   * The zone of the counted good copies of `version` of a chunk when they all share one
-   * (`mixed` false), without building replica lists; `zone` undefined: no counted copy.
+   * The distinct zones of the counted good copies of `version` of a chunk, without building replica
+   * lists. The array is reused by the next call: read it, do not keep it.
    */
-  countedZones(chunkId: string, version: number): { zone: string | undefined; mixed: boolean } {
-    this.zoneScan.first = undefined;
-    this.zoneScan.mixed = false;
+  countedZones(chunkId: string, version: number): readonly string[] {
+    this.zoneScan.length = 0;
     this.locations.countCopies(chunkId, version, this.zoneOfCounted);
-    return { zone: this.zoneScan.first, mixed: this.zoneScan.mixed };
+    return this.zoneScan;
   }
 
   /** Whether a node being decommissioned holds any copy of `version` of the chunk (cheap: no lists). */

@@ -11,8 +11,11 @@
  * copies are trimmed from the most crowded zone first, and a chunk whose copies all sit in one
  * zone while another zone has a usable node is mis-placed: it gets one copy in another zone (at
  * a lower priority than repairs, within half of `repairInflightMax`), after which the surplus
- * trim drops one from the crowded zone. Copies on nodes being decommissioned (`retiring`) serve as
- * sources but never count, and such nodes are never targets.
+ * trim drops one from the crowded zone. More generally a chunk is mis-placed when its copies cover
+ * fewer zones than they could (min(replication, zones)): a repair made while the only usable node
+ * of a zone was busy puts the copy in a crowded zone rather than wait, and is re-spread later.
+ * Copies on nodes being decommissioned (`retiring`) serve as sources but never count, and such
+ * nodes are never targets.
  */
 import { zoneOf } from "./placement.js";
 import type {
@@ -35,16 +38,18 @@ export function needsAttention(c: Pick<ChunkView, "good" | "corrupt" | "replicat
 }
 
 /**
- * The zone holding every one of `good` when a chunk of `replication` ≥ 2 is mis-placed: all its
- * copies in that zone while some usable node (`usableZones`: zones with a live node that can take
- * a copy) is in another; undefined when it is not.
+ * The usable zones a chunk lacks when it is mis-placed: its `haveZones` (zones of its counted
+ * copies) are fewer than they could be, min(replication, every zone it has or could have), for a
+ * chunk of replication ≥ 2. `usableZones`: zones with a node that can take a copy. Undefined when
+ * the chunk is as spread as it can be (with 2 zones and replication 3: 2 + 1 is spread).
  */
-export function misplacedZone(good: readonly string[], replication: number, zoneOfNode: (id: string) => string, usableZones: Iterable<string>): string | undefined {
-  if (replication < 2 || good.length < 2) return undefined;
-  const z = zoneOfNode(good[0]);
-  for (const dn of good) if (zoneOfNode(dn) !== z) return undefined;
-  for (const u of usableZones) if (u !== z) return z;
-  return undefined;
+export function lackingZones(haveZones: Iterable<string>, replication: number, usableZones: Iterable<string>): string[] | undefined {
+  if (replication < 2) return undefined;
+  const have = new Set(haveZones);
+  if (have.size === 0) return undefined;
+  const lacking: string[] = [];
+  for (const z of usableZones) if (!have.has(z) && !lacking.includes(z)) lacking.push(z);
+  return have.size < Math.min(replication, have.size + lacking.length) ? lacking : undefined;
 }
 
 /** What the watchdog remembers about one chunk that needs attention. */
@@ -307,7 +312,7 @@ export function planTick(ctx: WatchdogContext, view: ClusterView): WatchdogConte
     const retiring = (c.retiring ?? []).filter((dn) => !ordered.has(dn));
     const sources = [...good, ...retiring];
     const healthy = good.length === c.replication && corrupt.length === 0 && ordered.size === 0;
-    const misplaced = healthy ? misplacedZone(good, c.replication, zoneOfNode, usableZones) : undefined;
+    const misplaced = healthy ? lackingZones(good.map(zoneOfNode), c.replication, usableZones) : undefined;
     if (healthy && misplaced === undefined && !running.has(c.chunkId)) {
       next.chunks.delete(c.chunkId);
       continue;
@@ -409,7 +414,7 @@ export function planTick(ctx: WatchdogContext, view: ClusterView): WatchdogConte
     } else if (misplaced !== undefined && busy.total < Math.max(1, Math.floor(limits.repairInflightMax / 2)) && unparked(track)) {
       // One copy into another zone; the next rounds trim the surplus from the crowded one. Half the
       // repair slots at most: a chunk short of copies must not wait behind a re-spread.
-      order(track, 1, possible.filter((n) => zoneOf(n) !== misplaced), "misplaced");
+      order(track, 1, possible.filter((n) => misplaced.includes(zoneOf(n))), "misplaced");
     }
   }
 

@@ -5,7 +5,7 @@
 import type { NamenodeState } from "./state.js";
 import type { Registry } from "./registry.js";
 import type { ChunkView, ClusterView } from "./watchdog-types.js";
-import { needsAttention } from "./watchdog-plan.js";
+import { lackingZones, needsAttention } from "./watchdog-plan.js";
 
 export interface ChunkHealth {
   /** Non-dead nodes, not being decommissioned, with a good copy of the version (the copies that count). */
@@ -39,7 +39,8 @@ export function chunkHealth(registry: Registry, chunkId: string, version: number
  * leased for appends (a copy would fall behind the appends; repaired, trimmed
  * or cleaned once the lease ends).
  * With nodes that take copies in two or more zones, a chunk with the right number of copies is
- * also in the view when they all sit in one zone (mis-placed): checked without building lists.
+ * also in the view when its copies cover fewer zones than they could (mis-placed, watchdog-plan.ts
+ * `lackingZones`): checked without building lists.
  * `countReported` (safe mode only) counts chunks with a reported good copy instead: safe mode needs
  * only that count, and right after a restart nearly every chunk would need a view (a million
  * objects a tick, holding up the reports that end safe mode). The tick that leaves safe mode plans
@@ -62,7 +63,7 @@ export function buildClusterView(state: NamenodeState, nowMs: number, tracked: R
         continue;
       }
       if (f.state !== "complete" || state.appendLeases.has(c.id)) continue;
-      if (n.good === f.replication && n.corrupt === 0 && !tracked.has(c.id) && !(zoned && f.replication > 1 && misplaced(registry, c.id, c.version, usableZones))) continue;
+      if (n.good === f.replication && n.corrupt === 0 && !tracked.has(c.id) && !(zoned && f.replication > 1 && lackingZones(registry.countedZones(c.id, c.version), f.replication, usableZones))) continue;
       const h = chunkHealth(registry, c.id, c.version);
       const view = { ...h, replication: f.replication };
       if (!needsAttention(view) && !tracked.has(c.id) && !zoned) continue;
@@ -84,12 +85,4 @@ export function buildClusterView(state: NamenodeState, nowMs: number, tracked: R
     committedChunks: ns.chunkCount,
     reportedChunks: countReported ? reported : ns.chunkCount,
   };
-}
-
-/** Whether every counted copy of the chunk is in one zone while another zone has a node that takes copies. */
-function misplaced(registry: Registry, chunkId: string, version: number, usableZones: ReadonlySet<string>): boolean {
-  const z = registry.countedZones(chunkId, version);
-  if (z.zone === undefined || z.mixed) return false;
-  for (const u of usableZones) if (u !== z.zone) return true;
-  return false;
 }

@@ -5,7 +5,7 @@
  */
 import test from "ava";
 import { startWatchdog } from "../../actors/namenode/watchdog-machine.js";
-import { busyOf, misplacedZone, pickSurplus, pickTargets } from "../../actors/namenode/watchdog-plan.js";
+import { busyOf, lackingZones, pickSurplus, pickTargets } from "../../actors/namenode/watchdog-plan.js";
 import type { ChunkView, ClusterView, NodeView, WatchdogEffect, WatchdogLimits } from "../../actors/namenode/watchdog-types.js";
 
 const GiB = 1024 ** 3;
@@ -89,21 +89,17 @@ test("surplus copies are trimmed from the most crowded zone first", (t) => {
 });
 
 test("a chunk with every copy in one zone gets a copy in another, then the crowded zone is trimmed", (t) => {
+  const twoZones = () => cluster().filter((n) => n.zone !== "c");
   const { wd, send } = started();
-  const out = send({ type: "TICK", view: view(100, cluster(), [chunk("k1", ["a1", "a2", "a3"])]) });
+  const out = send({ type: "TICK", view: view(100, twoZones(), [chunk("k1", ["a1", "a2", "a3"])]) });
   const [r] = ofType(out, "replicate");
-  t.is(r.reason, "misplaced");
-  t.deepEqual(r.targets.length, 1);
-  t.true(["b1", "c1"].includes(r.targets[0]));
+  t.like(r, { reason: "misplaced", targets: ["b1"] });
   t.deepEqual(ofType(out, "underreplicated"), [], "a mis-placed chunk is not under-replicated");
   send({ type: "REPAIR_SUCCEEDED", repairId: r.repairId, confirmed: r.targets, failed: [], nowMs: 200 });
-  const next = send({ type: "TICK", view: view(300, cluster(), [chunk("k1", ["a1", "a2", "a3", r.targets[0]])]) });
-  const dels = ofType(next, "delete");
-  t.is(dels.length, 1);
-  t.is(dels[0].dn.slice(0, 1), "a", "the surplus copy leaves zone a");
-  // Once spread, the chunk is healthy and forgotten.
-  const kept = ["a1", "a2", "a3"].filter((dn) => dn !== dels[0].dn);
-  send({ type: "TICK", view: view(400, cluster(), [chunk("k1", [...kept, r.targets[0]])]) });
+  const next = send({ type: "TICK", view: view(300, twoZones(), [chunk("k1", ["a1", "a2", "a3", "b1"])]) });
+  t.deepEqual(ofType(next, "delete").map((d) => d.dn), ["a3"], "the surplus copy leaves zone a (its fullest node)");
+  // Spread (2 + 1 over two zones): healthy and forgotten.
+  t.deepEqual(send({ type: "TICK", view: view(400, twoZones(), [chunk("k1", ["a1", "a2", "b1"])]) }), []);
   t.false(wd.getSnapshot().context.chunks.has("k1"));
 });
 
@@ -112,10 +108,23 @@ test("no re-spread when the other zones have no node that can take a copy", (t) 
   const { wd, send } = started();
   t.deepEqual(send({ type: "TICK", view: view(100, nodes, [chunk("k1", ["a1", "a2", "a3"])]) }), []);
   t.false(wd.getSnapshot().context.chunks.has("k1"));
-  t.is(misplacedZone(["a1", "a2"], 2, () => "a", ["a"]), undefined);
-  t.is(misplacedZone(["a1", "a2"], 2, () => "a", ["a", "b"]), "a");
-  t.is(misplacedZone(["a1"], 1, () => "a", ["a", "b"]), undefined, "one replica has nothing to spread");
-  t.is(misplacedZone(["a1", "b1"], 2, (id) => id.slice(0, 1), ["a", "b"]), undefined);
+  t.is(lackingZones(["a", "a"], 2, ["a"]), undefined);
+  t.deepEqual(lackingZones(["a", "a"], 2, ["a", "b"]), ["b"]);
+  t.is(lackingZones(["a"], 1, ["a", "b"]), undefined, "one replica has nothing to spread");
+  t.is(lackingZones(["a", "b"], 2, ["a", "b", "c"]), undefined, "two copies in two zones are spread");
+  t.is(lackingZones(["a", "a", "b"], 3, ["a", "b"]), undefined, "2 + 1 over two zones is spread");
+  t.deepEqual(lackingZones(["a", "b", "b"], 3, ["a", "b", "c"]), ["c"], "three zones: one copy each");
+  t.is(lackingZones(["a", "b", "b"], 3, ["a", "b"]), undefined, "zone c has no usable node");
+});
+
+test("a chunk covering fewer zones than it could (a repair made while zone c's node was busy) is re-spread", (t) => {
+  const { send } = started();
+  const out = send({ type: "TICK", view: view(100, cluster(), [chunk("k1", ["a1", "b1", "a2"])]) });
+  const [r] = ofType(out, "replicate");
+  t.like(r, { reason: "misplaced", targets: ["c1"] });
+  send({ type: "REPAIR_SUCCEEDED", repairId: r.repairId, confirmed: ["c1"], failed: [], nowMs: 200 });
+  const dels = ofType(send({ type: "TICK", view: view(300, cluster(), [chunk("k1", ["a1", "b1", "a2", "c1"])]) }), "delete");
+  t.deepEqual(dels.map((d) => d.dn), ["a2"], "the fuller of zone a's two copies goes");
 });
 
 test("re-spreading uses at most half the repair slots: short chunks come first", (t) => {
