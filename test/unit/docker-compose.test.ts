@@ -282,7 +282,7 @@ test("the generator writes 0600 files and the image's user owns what it reads", 
 });
 
 test("every file the deployment refers to exists", (t) => {
-  for (const f of ["Dockerfile", ".dockerignore", "nats-server.conf", "deploy/config/woods.yaml", "deploy/make-secrets.sh"]) {
+  for (const f of ["Dockerfile", ".dockerignore", "nats-server.conf", "deploy/config/woods.yaml", "deploy/make-secrets.sh", "docs/operations.md"]) {
     t.true(existsSync(join(ROOT, f)), `${f} exists`);
   }
   t.truthy(statSync(join(ROOT, "deploy/make-secrets.sh")).mode & 0o100, "make-secrets.sh is executable");
@@ -291,4 +291,26 @@ test("every file the deployment refers to exists", (t) => {
     for (const m of mounts(s)) if (m.type === "bind") t.true(existsSync(resolve(ROOT, m.source)), `${name}: ${m.source} exists`);
   }
   for (const [name, sec] of Object.entries(compose.secrets)) t.true(existsSync(generatedFileOf(name)), `secret ${name}: the generator writes ${sec.file}`);
+});
+
+test("docs/operations.md's timer table names every timer in config/defaults.yaml with its default", (t) => {
+  const doc = readFileSync(join(ROOT, "docs", "operations.md"), "utf8");
+  const section = doc.slice(doc.indexOf("\n## Timers"), doc.indexOf("\n## ", doc.indexOf("\n## Timers") + 1));
+  const rows = new Map(
+    [...section.matchAll(/^\| `([\w.]+)`[^|]*\| ([^|]+) \|/gm)].map((m) => [m[1]!, m[2]!.trim()]),
+  );
+  const defaults = parse(readFileSync(join(ROOT, "config", "defaults.yaml"), "utf8")) as Record<string, unknown>;
+  const timers: [string, number][] = [];
+  const walk = (tree: Record<string, unknown>, path: string[]) => {
+    for (const [k, v] of Object.entries(tree)) {
+      if (v && typeof v === "object") walk(v as Record<string, unknown>, [...path, k]);
+      else if (/Ms$/.test(k)) timers.push([[...path, k].join("."), v as number]);
+    }
+  };
+  walk(defaults, []);
+  t.true(timers.length >= 20);
+  for (const [key, value] of timers) {
+    t.true(rows.has(key), `${key} is in the table`);
+    t.true(rows.get(key)?.startsWith(String(value)), `${key}: default ${value} (table says ${rows.get(key)})`);
+  }
 });
