@@ -30,7 +30,8 @@ COPY config/defaults.yaml ./config/defaults.yaml
 # The server config template the secrets generator builds on (deploy/make-secrets.sh without Node on the host).
 COPY nats-server.conf ./nats-server.conf
 USER woods
-# Datanodes keep chunks here (one volume each); the namenode keeps nothing on disk (its state is in JetStream).
-VOLUME ["/data"]
+# Datanodes keep chunks in /data (docker-compose.yml mounts a volume each there; owned by woods so a new
+# named volume starts writable); the namenode keeps nothing on disk (its state is in JetStream). No VOLUME
+# line: it would give every namenode and dashboard container an unused anonymous volume.
 ENTRYPOINT ["node", "bin/woods.js"]
 CMD ["--help"]

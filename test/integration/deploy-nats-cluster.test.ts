@@ -4,7 +4,8 @@
  * nats-servers start on it with each compose service's environment (ports moved to free loopback
  * ports), and the woods services run their compose command lines with their compose environment and
  * their own credentials file. Checks that the servers form one cluster, refuse anonymous
- * connections, that the metadata log gets three replicas from deploy/config/woods.yaml, and that a
+ * connections, that the metadata log gets three replicas from deploy/config/woods.yaml, that the
+ * dashboard sees every datanode, and that a
  * put reads back byte for byte. WOODS_KEEP_TMP=1 keeps the temp dir (every process's log) for a look.
  */
 import test from "ava";
@@ -34,14 +35,15 @@ const compose = parse(readFileSync(join(ROOT, "docker-compose.yml"), "utf8"), { 
   secrets: Record<string, { file: string }>;
 };
 const nats = Object.entries(compose.services).filter(([, s]) => s.image?.startsWith("nats:"));
-// The long-running woods services (not the on-demand tools, not the dashboard: it only watches).
-const actors = Object.entries(compose.services).filter(([, s]) => s.image?.startsWith("whispering-woods") && ["namenode", "datanode"].includes(s.command?.[0] ?? ""));
+// The long-running woods services (not the on-demand tools).
+const actors = Object.entries(compose.services).filter(([, s]) => s.image?.startsWith("whispering-woods") && ["namenode", "datanode", "dashboard"].includes(s.command?.[0] ?? ""));
 
 const dir = mkdtempSync(join(tmpdir(), "woods-deploy-it-"));
 const procs: ChildProcess[] = [];
 let servers: { name: string; port: number; httpPort: number; routePort: number }[] = [];
 let url = "";
 let generatedDir = "";
+let dashboardPort = 0;
 
 /** The generated file behind a compose secret (compose reads it from ./deploy/secrets). */
 function secretFile(name: string): string {
@@ -101,6 +103,12 @@ test.before(async () => {
     for (const [k, v] of Object.entries(s.environment ?? {})) env[k] = k === "WOODS_NATS" ? url : translate(s, v);
     const args = (s.command ?? []).map((a) => translate(s, a));
     if (args[0] === "datanode") mkdirSync(args[args.indexOf("--dir") + 1]!, { recursive: true });
+    if (args[0] === "dashboard") {
+      // Its published port moves to a free loopback one.
+      dashboardPort = await freePort();
+      args[args.indexOf("--host") + 1] = "127.0.0.1";
+      args[args.indexOf("--port") + 1] = String(dashboardPort);
+    }
     start(name, process.execPath, [WOODS, ...args], { ...env, WOODS_LOG_FORMAT: "json" });
   }
 });
@@ -149,6 +157,13 @@ test.serial("the compose services run as processes: datanodes register, the log 
   const got = await runWoods(["get", "/deploy/check.bin", "-"], { env: clientEnv() });
   t.is(got.code, 0, got.stderr);
   t.is(sha256(got.stdout), sha256(data));
+
+  // The dashboard, with its own (dashboard) credentials, sees every datanode.
+  t.true(dashboardPort > 0, "docker-compose.yml runs a dashboard");
+  await waitFor(async () => {
+    const body = await (await fetch(`http://127.0.0.1:${dashboardPort}/api/state`)).text();
+    return datanodeIds.every((id) => body.includes(`"${id}"`)) || "not yet";
+  }, 30_000, "the dashboard lists every datanode");
 
   const admin = JSON.parse(readFileSync(credsFile(generatedDir, "admin"), "utf8")) as { user: string; password: string };
   const nc = await connect({ servers: url, user: admin.user, pass: admin.password });
