@@ -3,10 +3,10 @@
  * (cli/deploy-secrets.ts) writes the credentials and the one nats-server config; three real
  * nats-servers start on it with each compose service's environment (ports moved to free loopback
  * ports), and the woods services run their compose command lines with their compose environment and
- * their own credentials file. Checks that the servers form one cluster, refuse anonymous
- * connections, that the metadata log gets three replicas from deploy/config/woods.yaml, that the
- * dashboard sees every datanode, and that a
- * put reads back byte for byte. WOODS_KEEP_TMP=1 keeps the temp dir (every process's log) for a look.
+ * their own credentials file. Checks that the servers form one cluster and refuse anonymous
+ * connections, that the metadata log gets three replicas from deploy/config/woods.yaml, that a put
+ * reads back byte for byte and that the dashboard sees every datanode. WOODS_KEEP_TMP=1 keeps the
+ * temp dir (every process's log) for a look.
  */
 import test from "ava";
 import { spawn, type ChildProcess } from "node:child_process";
