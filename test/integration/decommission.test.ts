@@ -92,10 +92,7 @@ test.serial("a decommissioned datanode can be killed with nothing under-replicat
   // Kill -9 the namenode at once (the copies take a while at one repair per node) and start it again.
   await cluster.ok(["cluster", "stop", "namenode", "--kill"]);
   await cluster.ok(["cluster", "start", "namenode"], { timeoutMs: 60_000 });
-  const after = await waitFor(async () => {
-    const n = await nodeOf("dn1");
-    return n ? n : "not yet: dn1 known to the new namenode";
-  }, 30_000, "dn1 to heartbeat the restarted namenode");
+  const after = await waitFor(async (): Promise<NodeJson | undefined> => nodeOf("dn1"), 30_000, "dn1 to heartbeat the restarted namenode");
   t.not(after.adminState, "in-service", "the decommission entry was replayed from the log");
   // No new chunk goes to a decommissioning node.
   const late = seededBytes(2 * MiB + 5, 77);

@@ -40,9 +40,9 @@ async function spread(want: number, dead: ReadonlySet<string> = new Set()): Prom
 }
 
 test.serial("datanodes report their zones, and every chunk of replication 3 gets one replica in each of three zones", async (t) => {
-  const zones = await waitFor(async () => {
+  const zones = await waitFor(async (): Promise<Map<string, string> | undefined> => {
     const z = await zonesOfNodes();
-    return z.size === 6 ? z : "not yet: six datanodes";
+    return z.size === 6 ? z : undefined;
   }, 30_000, "six datanodes to register");
   t.deepEqual(Object.fromEntries([...zones].sort()), { dn1: "a", dn2: "b", dn3: "c", dn4: "a", dn5: "b", dn6: "c" });
   const human = (await cluster.ok(["nodes"])).stdout.toString();
