@@ -90,6 +90,13 @@ function natsBinary(): string {
   }
 }
 
+/** Thrown by a readiness check that can never succeed (the process it waits for has exited): stops the wait at once. */
+class Hopeless extends WoodsError {
+  constructor(message: string) {
+    super("UNAVAILABLE", message);
+  }
+}
+
 async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = READY_TIMEOUT_MS): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let lastErr: unknown;
@@ -97,6 +104,7 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
     try {
       if (await check()) return;
     } catch (e) {
+      if (e instanceof Hopeless) throw e;
       lastErr = e;
     }
     await sleep(100);
@@ -115,7 +123,7 @@ async function waitForNatsServer(state: ClusterState, srv: NatsServerState): Pro
   await waitFor(
     name,
     async () => {
-      if (!isRunning(srv.pid)) throw new WoodsError("UNAVAILABLE", `${name} exited; see ${logFile(state, natsLogName(state, srv))}`);
+      if (!isRunning(srv.pid)) throw new Hopeless(`${name} exited; see ${logFile(state, natsLogName(state, srv))}`);
       return natsHealthy(srv);
     },
     15_000,
@@ -125,7 +133,7 @@ async function waitForNatsServer(state: ClusterState, srv: NatsServerState): Pro
   await waitFor(
     `${name} joining the NATS cluster (${others} routes, a JetStream meta leader)`,
     async () => {
-      if (!isRunning(srv.pid)) throw new WoodsError("UNAVAILABLE", `${name} exited; see ${logFile(state, natsLogName(state, srv))}`);
+      if (!isRunning(srv.pid)) throw new Hopeless(`${name} exited; see ${logFile(state, natsLogName(state, srv))}`);
       return natsClusterFormed(srv, others);
     },
     NATS_CLUSTER_TIMEOUT_MS,
@@ -169,7 +177,9 @@ async function waitForActors(
   const subj = subjects(prefix);
   try {
     for (const id of expectAlive) {
+      const dn = state.datanodes.find((d) => d.id === id);
       await waitFor(id, async () => {
+        if (dn && !isRunning(dn.pid)) throw new Hopeless(`${id} exited; see ${logFile(state, id)}`);
         await call(nc, subj.datanode(id, "ping"), {}, 1000);
         return true;
       });
@@ -194,7 +204,7 @@ async function waitForActiveNamenode(state: ClusterState, nc: NatsConnection, pr
   await waitFor("namenode", async () => {
     if (!state.namenodes.some((n) => isRunning(n.pid))) {
       const logs = state.namenodes.map((n) => logFile(state, namenodeLogName(state, n))).join(", ");
-      throw new WoodsError("UNAVAILABLE", `no namenode is running; see ${logs}`);
+      throw new Hopeless(`no namenode is running; see ${logs}`);
     }
     id = (await call<NamenodeReplies["ping"]>(nc, subj.namenode("ping"), {}, 1000)).id;
     return true;
@@ -212,7 +222,7 @@ async function waitForStandbys(state: ClusterState, nc: NatsConnection, prefix: 
   await waitFor(`standby namenode${ids.length > 1 ? "s" : ""} ${ids.join(", ")} (answering ${subj.shadow("ping")})`, async () => {
     for (const id of ids) {
       const nn = state.namenodes.find((n) => n.id === id);
-      if (nn && !isRunning(nn.pid)) throw new WoodsError("UNAVAILABLE", `${id} exited; see ${logFile(state, namenodeLogName(state, nn))}`);
+      if (nn && !isRunning(nn.pid)) throw new Hopeless(`${id} exited; see ${logFile(state, namenodeLogName(state, nn))}`);
     }
     const r = await call<NamenodeReplies["ping"]>(nc, subj.shadow("ping"), {}, 1000);
     if (r.standby) seen.add(r.id);
@@ -616,7 +626,7 @@ async function waitForDashboard(state: ClusterState): Promise<void> {
   await waitFor(
     "dashboard",
     async () => {
-      if (!isRunning(d.pid)) throw new WoodsError("UNAVAILABLE", `the dashboard exited; see ${logFile(state, "dashboard")}`);
+      if (!isRunning(d.pid)) throw new Hopeless(`the dashboard exited; see ${logFile(state, "dashboard")}`);
       let ready: { url?: string; pid?: number };
       try {
         ready = JSON.parse(readFileSync(file, "utf8"));

@@ -89,8 +89,11 @@ export function spawnDatanode(state: ClusterState, id: string): number {
   const args = [WOODS_BIN, "datanode", "--id", id, ...dataDirs(dn).flatMap((d) => ["--dir", d]), "--config", state.configFile];
   if (dn.natsUrl) args.push("--nats", dn.natsUrl);
   const env = actorEnv(state, credsFile(state.dir, { datanode: id }));
-  // The zone through the environment (config `datanode.zone`), which `woods datanode --zone` also sets.
-  if (dn.zone) env.WOODS_DATANODE_ZONE = dn.zone;
+  // `--zone` (config `datanode.zone`); the environment says the same for anything reading config alone.
+  if (dn.zone) {
+    args.push("--zone", dn.zone);
+    env.WOODS_DATANODE_ZONE = dn.zone;
+  }
   return spawnLogged(process.execPath, args, logFile(state, id), env);
 }
 

@@ -97,12 +97,31 @@ export function mergeConfig(...trees: ConfigTree[]): ConfigTree {
   return out;
 }
 
+/** `woods cluster status --json` (cli/cluster/commands.ts clusterStatus). */
 export interface ClusterStatus {
+  /** Every server's client URL, comma separated. */
   nats: string;
-  natsServer: { pid: number | null };
-  namenode: { pid: number | null };
-  datanodes: { id: string; pid: number | null; dir: string; dirs: string[]; nats?: string }[];
+  /** The first nats-server. */
+  natsServer: { pid: number | null; url: string; running: boolean };
+  natsServers: {
+    id: string;
+    pid: number | null;
+    url: string;
+    running: boolean;
+    port: number;
+    httpPort: number;
+    /** Clusters of several servers only: the route port and how many other servers it is routed to. */
+    routePort?: number;
+    routes?: number | null;
+  }[];
+  /** The active namenode (nn1 when unknown). */
+  namenode: { id: string; pid: number | null; role: NamenodeRole; running: boolean };
+  namenodes: { id: string; pid: number | null; role: NamenodeRole; running: boolean }[];
+  datanodes: { id: string; pid: number | null; dir: string; dirs: string[]; running: boolean; zone: string | null; nats?: string }[];
+  dashboard: string | null;
 }
+
+export type NamenodeRole = "active" | "standby" | null;
 
 /** What `woods stat --json`, `fsck --json` and `nodes --json` print: the namenode's replies (messages/schemas.ts). */
 export type StatJson = StatReply;
@@ -132,7 +151,10 @@ export interface TestCluster {
   put(remote: string, data: Buffer, opts?: { env?: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<RunResult>;
   /** The data dirs of a datanode. */
   dataDirs(id: string): Promise<string[]>;
-  /** Sends a signal straight to a node's process (datanode id, `namenode` or `nats`). */
+  /**
+   * Sends a signal straight to a node's process: a datanode id, `namenode` (the active one), `nnK`,
+   * `nats-K`, or `nats` (every nats-server of the cluster).
+   */
   signal(node: string, sig: NodeJS.Signals): Promise<void>;
   /** kill -9 of every process of the cluster at once, nats-server included. */
   killAll(): Promise<void>;
@@ -152,14 +174,20 @@ export interface ClusterOptions {
   tlsDir?: string;
   /** Runs on the fresh cluster dir before `cluster up` (e.g. to mount a tmpfs over `<dir>/dn1`). */
   beforeUp?: (dir: string) => void | Promise<void>;
+  /** nats-servers in a NATS cluster (`cluster up --nats-servers`); default 1. */
+  natsServers?: number;
+  /** Namenodes nn1..nnM (`cluster up --namenodes`); default 1. */
+  namenodes?: number;
+  /** Zones given to the datanodes in turn (`cluster up --zones a,b,c`). */
+  zones?: string[];
 }
 
 /** Starts a cluster; call down() in t.teardown. */
 export async function startCluster(opts: ClusterOptions = {}): Promise<TestCluster> {
   const dir = mkdtempSync(join(tmpdir(), "woods-cluster-"));
   const port = await freePort();
-  const url = `${opts.tlsDir ? "tls" : "nats"}://127.0.0.1:${port}`;
-  const upEnv = { WOODS_NATS: url, WOODS_LOG_LEVEL: "info" };
+  const firstUrl = `${opts.tlsDir ? "tls" : "nats"}://127.0.0.1:${port}`;
+  const upEnv: NodeJS.ProcessEnv = { WOODS_NATS: firstUrl, WOODS_LOG_LEVEL: "info" };
   const upArgs = [
     "cluster", "up", "--detach", "--dir", dir, "--port", String(port),
     "--datanodes", String(opts.datanodes ?? 3), "--replication", String(opts.replication ?? 3),
@@ -167,6 +195,9 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
   ];
   if (opts.dirsPerDatanode) upArgs.push("--dirs-per-datanode", String(opts.dirsPerDatanode));
   if (opts.tlsDir) upArgs.push("--tls", opts.tlsDir);
+  if (opts.natsServers !== undefined) upArgs.push("--nats-servers", String(opts.natsServers));
+  if (opts.namenodes !== undefined) upArgs.push("--namenodes", String(opts.namenodes));
+  if (opts.zones) upArgs.push("--zones", opts.zones.join(","));
   if (opts.config) {
     // Outside the cluster dir, so a tmpfs mounted there in beforeUp cannot hide it.
     const extra = join(mkdtempSync(join(tmpdir(), "woods-cfg-")), "extra.yaml");
@@ -188,7 +219,11 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
     cleanup();
     throw new Error(`cluster up failed (${up.code}): ${up.stderr}`);
   }
+  // `up --detach` prints the status: every server's URL (one for a single server).
+  const url = (JSON.parse(up.stdout.toString()) as ClusterStatus).nats;
+  upEnv.WOODS_NATS = url;
   clusterDirs.set(url, dir);
+  for (const u of url.split(",")) clusterDirs.set(u, dir);
   // Client commands run as the cluster's `client` user, like a user's commands after `npm start`.
   const env: NodeJS.ProcessEnv = { ...upEnv, WOODS_CONFIG: join(dir, "woods.yaml"), WOODS_CREDS: credsFile(dir, "client"),
     ...(opts.tlsDir
@@ -205,13 +240,13 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
     return r;
   };
   const status = async (): Promise<ClusterStatus> => JSON.parse((await woods(["cluster", "status", "--json"])).stdout.toString());
-  const pidOf = async (node: string): Promise<number | null> => {
+  const pidsOf = async (node: string): Promise<(number | null)[]> => {
     const s = await status();
-    if (node === "namenode") return s.namenode.pid;
-    if (node === "nats") return s.natsServer.pid;
-    const dn = s.datanodes.find((d) => d.id === node);
-    if (!dn) throw new Error(`no node ${node}`);
-    return dn.pid;
+    if (node === "namenode") return [s.namenode.pid];
+    if (node === "nats" || node === "nats-server") return s.natsServers.map((n) => n.pid);
+    const one = [...s.natsServers, ...s.namenodes, ...s.datanodes].find((n) => n.id === node);
+    if (!one) throw new Error(`no node ${node}`);
+    return [one.pid];
   };
   let stopped = false;
   return {
@@ -249,13 +284,13 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
       return dn.dirs ?? [dn.dir];
     },
     async signal(node, sig) {
-      const pid = await pidOf(node);
-      if (!pid) throw new Error(`${node} is not running`);
-      process.kill(pid, sig);
+      const pids = (await pidsOf(node)).filter((p): p is number => !!p);
+      if (pids.length === 0) throw new Error(`${node} is not running`);
+      for (const pid of pids) process.kill(pid, sig);
     },
     async killAll() {
       const s = await status();
-      const pids = [s.natsServer.pid, s.namenode.pid, ...s.datanodes.map((d) => d.pid)].filter((p): p is number => !!p);
+      const pids = [...s.natsServers.map((n) => n.pid), ...s.namenodes.map((n) => n.pid), ...s.datanodes.map((d) => d.pid)].filter((p): p is number => !!p);
       for (const pid of pids) {
         try {
           process.kill(pid, "SIGKILL");

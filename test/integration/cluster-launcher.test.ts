@@ -1,9 +1,9 @@
 import test from "ava";
 import { spawn } from "node:child_process";
-import { mkdtempSync, rmSync, existsSync } from "node:fs";
+import { mkdtempSync, rmSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runWoods, waitFor, WOODS } from "../helpers/cluster.js";
+import { runWoods, waitFor, WOODS, startCluster } from "../helpers/cluster.js";
 import { freePort } from "../helpers/nats-server.js";
 
 test("cluster up in the foreground serves until Ctrl-C, then stops every process; a second up keeps the data", async (t) => {
@@ -64,4 +64,35 @@ test("cluster up in the foreground serves until Ctrl-C, then stops every process
   } finally {
     await runWoods(["cluster", "down", "--dir", dir]);
   }
+});
+
+test("a cluster.json from before clusters of servers (only natsServer and namenode) is still understood", async (t) => {
+  const cluster = await startCluster({ datanodes: 1, replication: 1 });
+  t.teardown(() => cluster.down());
+  const file = join(cluster.dir, "cluster.json");
+  const state = JSON.parse(readFileSync(file, "utf8"));
+  // The shape older launchers wrote.
+  delete state.natsServers;
+  delete state.namenodes;
+  delete state.natsServer.id;
+  writeFileSync(file, JSON.stringify(state, null, 2));
+
+  const s = await cluster.status();
+  t.deepEqual(s.natsServers.map((n) => [n.id, n.pid, n.url, n.running]), [["nats-1", state.natsServer.pid, cluster.url, true]]);
+  t.is(s.natsServers[0]!.routes, undefined, "a single server has no routes");
+  t.like(s.natsServer, { pid: state.natsServer.pid, url: cluster.url, running: true });
+  t.deepEqual(s.namenodes.map((n) => [n.id, n.pid, n.role]), [["nn1", state.namenode.pid, "active"]]);
+  t.like(s.namenode, { id: "nn1", pid: state.namenode.pid, role: "active" });
+  t.is(s.datanodes[0]!.zone, null);
+
+  // The old names still work, and the file is written back in the new shape.
+  await cluster.ok(["cluster", "stop", "namenode"]);
+  t.is((await cluster.status()).namenode.pid, null);
+  await cluster.ok(["cluster", "start", "namenode"]);
+  const after = JSON.parse(readFileSync(file, "utf8"));
+  t.is(after.natsServers.length, 1);
+  t.is(after.natsServers[0].id, "nats-1");
+  t.is(after.namenodes[0].pid, after.namenode.pid);
+  const put = await cluster.put("/old/state.txt", Buffer.from("fine"));
+  t.is(put.code, 0, put.stderr);
 });
