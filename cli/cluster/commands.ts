@@ -130,11 +130,13 @@ async function waitForNatsServer(state: ClusterState, srv: NatsServerState): Pro
   );
   if (state.natsServers.length === 1) return;
   const others = state.natsServers.filter((s) => s !== srv && isRunning(s.pid)).length;
+  // A JetStream meta leader needs a majority of the servers: a lone server of three just waits for routes.
+  const quorum = (others + 1) * 2 > state.natsServers.length;
   await waitFor(
-    `${name} joining the NATS cluster (${others} routes, a JetStream meta leader)`,
+    `${name} joining the NATS cluster (${others} routes${quorum ? ", a JetStream meta leader" : ""})`,
     async () => {
       if (!isRunning(srv.pid)) throw new Hopeless(`${name} exited; see ${logFile(state, natsLogName(state, srv))}`);
-      return natsClusterFormed(srv, others);
+      return natsClusterFormed(srv, others, { metaLeader: quorum });
     },
     NATS_CLUSTER_TIMEOUT_MS,
   );
@@ -152,8 +154,13 @@ async function leaderId(state: ClusterState, timeoutMs = 2000): Promise<string |
   let nc: NatsConnection | undefined;
   try {
     nc = await connectAdmin(state, timeoutMs);
-    const leader = await Promise.race([readLeader(nc, subjects(prefixOf(state))), sleep(timeoutMs).then(() => undefined)]);
-    return leader?.id;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<undefined>((r) => (timer = setTimeout(() => r(undefined), timeoutMs)));
+    try {
+      return (await Promise.race([readLeader(nc, subjects(prefixOf(state))), late]))?.id;
+    } finally {
+      clearTimeout(timer);
+    }
   } catch {
     return undefined;
   } finally {

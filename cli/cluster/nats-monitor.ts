@@ -34,8 +34,8 @@ export async function metaLeader(srv: MonitoredServer): Promise<string> {
   return meta?.leader ?? "";
 }
 
-/** True when the server has routes to `peers` other servers and knows a JetStream meta leader. */
-export async function natsClusterFormed(srv: MonitoredServer, peers: number): Promise<boolean> {
+/** True when the server has routes to `peers` other servers and (unless `metaLeader` is false) knows a JetStream meta leader. */
+export async function natsClusterFormed(srv: MonitoredServer, peers: number, opts: { metaLeader?: boolean } = {}): Promise<boolean> {
   if ((await routeCount(srv)) < peers) return false;
-  return (await metaLeader(srv)) !== "";
+  return opts.metaLeader === false || (await metaLeader(srv)) !== "";
 }
