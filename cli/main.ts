@@ -416,10 +416,17 @@ Logs go to stdout: readable lines on a terminal, JSON lines otherwise (WOODS_LOG
               log.warn({ code: err.code }, `stepping down (${err.message}); starting over as a standby`);
               restarts = restarts.then(async () => {
                 await nn.stop().catch(() => undefined);
-                if (!shuttingDown) nn = await start();
-              }).catch((e: Error) => {
-                log.fatal({ err: e }, `could not start over: ${e.message}`);
-                process.exit(1);
+                // NATS may still be changing leaders (or be down): keep trying, like any actor reconnecting.
+                for (let attempt = 1; !shuttingDown; attempt++) {
+                  try {
+                    nn = await start();
+                    return;
+                  } catch (e) {
+                    const delayMs = Math.min(10_000, 500 * 2 ** Math.min(attempt, 5));
+                    log.warn({ err: e, attempt }, `could not start over (attempt ${attempt}): ${(e as Error).message}; trying again in ${delayMs} ms`);
+                    await new Promise((r) => setTimeout(r, delayMs));
+                  }
+                }
               });
             },
           });

@@ -31,6 +31,7 @@ export const configSchema = z
         logBatchMaxEntries: positive.max(100_000),
         logPublishTimeoutMs: positive,
         logPublishRetries: z.number().int().min(0).max(100),
+        logPublishDeadlineMs: z.number().int().min(0),
         logReplicas: z.number().int().min(1).max(5),
         tickIntervalMs: positive,
         orphanGraceMs: ms,

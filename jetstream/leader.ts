@@ -29,11 +29,18 @@ export interface LeaderView extends LeaderRecord {
   revision: number;
 }
 
-/** Opens the leader bucket, creating it when missing (history 1, TTL = the lease, file storage). */
+/**
+ * The server forgets a lease nobody renewed for this many leases. Longer than one lease: while the
+ * bucket's own stream changes leader (seconds on a NATS cluster) nobody can renew, and the lease must
+ * not lapse by age alone then. Candidates judge an unrenewed lease by their own clock anyway.
+ */
+const TTL_LEASES = 3;
+
+/** Opens the leader bucket, creating it when missing (history 1, a TTL of a few leases, file storage). */
 export async function openLeaderBucket(nc: NatsConnection, subj: Subjects, opts: { replicas: number; leaseMs: number }): Promise<KV> {
   const kvm = new Kvm(nc);
   // Reads go to the stream leader (no direct get): a lease must never be judged on a stale copy.
-  return kvm.create(subj.leaderBucket(), { history: 1, replicas: opts.replicas, ttl: opts.leaseMs, storage: StorageType.File, allow_direct: false });
+  return kvm.create(subj.leaderBucket(), { history: 1, replicas: opts.replicas, ttl: opts.leaseMs * TTL_LEASES, storage: StorageType.File, allow_direct: false });
 }
 
 function parse(e: KvEntry | null): LeaderView | undefined {
@@ -93,7 +100,15 @@ export class LeaderLease {
    */
   async tryAcquire(): Promise<boolean> {
     const now = this.clock();
-    const cur = await this.holder();
+    let cur: LeaderView | undefined;
+    try {
+      cur = await this.holder();
+    } catch (e) {
+      // The bucket cannot be read (its stream is changing leader): nobody can renew meanwhile, so the
+      // holder's silence counts only from the next successful read.
+      this.seen = undefined;
+      throw e;
+    }
     this.record = { id: this.id, epoch: 0, sinceMs: now };
     const value = JSON.stringify(this.record);
     try {
@@ -120,9 +135,11 @@ export class LeaderLease {
   }
 
   /**
-   * Renews the lease (optionally recording the epoch). False when it is lost: someone else's revision
-   * is there now, or no renewal has succeeded for `leaseMs` (e.g. cut off from NATS), so a standby may
-   * already have taken over. A transient error within the lease is retried at the next call.
+   * Renews the lease (optionally recording the epoch). False only when it is lost for sure: another
+   * revision is there now (a standby took it, or the server forgot it). Any other failure (the bucket's
+   * stream changing leader, a cut connection) answers true and is retried at the next call: while
+   * nobody can write the bucket nobody can take the lease either, and should one do so meanwhile, the
+   * log fences this namenode's next append (expected last sequence).
    */
   async renew(epoch?: number): Promise<boolean> {
     if (epoch !== undefined) this.record = { ...this.record, epoch };
@@ -132,8 +149,7 @@ export class LeaderLease {
       this.lastRenewedMs = now;
       return true;
     } catch (e) {
-      if (isWrongRevision(e)) return false;
-      return now - this.lastRenewedMs < this.leaseMs;
+      return !isWrongRevision(e);
     }
   }
 

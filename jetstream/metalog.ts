@@ -193,8 +193,13 @@ export interface AppenderOptions {
   batchMaxEntries: number;
   /** How long to wait for one PubAck. */
   publishTimeoutMs: number;
-  /** Extra attempts after a failed publish before giving up (fatal). */
+  /** Extra attempts after a failed publish before giving up (fatal)... */
   publishRetries: number;
+  /**
+   * ...unless this long has not passed yet since the first attempt: failures are instant while a stream
+   * has no leader (a JetStream leader change takes several seconds), so a count alone is a short budget.
+   */
+  publishDeadlineMs?: number;
   /** Pause between attempts (lets a stream leader election finish). */
   retryDelayMs: number;
   /** Last sequence in the stream when this writer takes over (from replay). */
@@ -331,7 +336,10 @@ export class MetaLogAppender {
     // Same id on every attempt: a retry after a lost PubAck is deduplicated by the stream.
     const msgID = `${this.writerId}-${expected + 1}`;
     let lastError: unknown;
-    for (let attempt = 0; attempt <= this.opts.publishRetries; attempt++) {
+    const startedMs = Date.now();
+    const deadlineMs = this.opts.publishDeadlineMs ?? 0;
+    let attempt = 0;
+    for (; attempt <= this.opts.publishRetries || Date.now() - startedMs < deadlineMs; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, this.opts.retryDelayMs));
       try {
         const ack = await this.js.publish(this.subj.metaLog(), data, {
@@ -360,7 +368,7 @@ export class MetaLogAppender {
     }
     throw new MetaLogFatalError(
       "UNAVAILABLE",
-      `metadata log append failed after ${this.opts.publishRetries + 1} attempts: ${(lastError as Error)?.message}`,
+      `metadata log append failed after ${attempt} attempts in ${Date.now() - startedMs} ms: ${(lastError as Error)?.message}`,
       { cause: lastError },
     );
   }

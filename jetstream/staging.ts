@@ -49,7 +49,7 @@ export async function sweepStaging(nc: NatsConnection, bucket: string, maxAgeMs:
  * `sync_interval: always` that doubled the cost of every repaired byte). Falls back to file
  * storage when the server has too little memory store configured. Returns the storage used.
  */
-export async function ensureRepairBucket(nc: NatsConnection, bucket: string, maxBytes: number, log?: LogSink): Promise<"memory" | "file"> {
+export async function ensureRepairBucket(nc: NatsConnection, bucket: string, maxBytes: number, log?: LogSink, replicas = 1): Promise<"memory" | "file"> {
   const objm = new Objm(nc);
   try {
     const os = await objm.open(bucket);
@@ -59,11 +59,11 @@ export async function ensureRepairBucket(nc: NatsConnection, bucket: string, max
     if (!/not found/i.test((e as Error).message ?? "")) throw e;
   }
   try {
-    await objm.create(bucket, { storage: StorageType.Memory, max_bytes: maxBytes });
+    await objm.create(bucket, { storage: StorageType.Memory, max_bytes: maxBytes, replicas });
     return "memory";
   } catch (e) {
     log?.warn({ bucket, err: e }, `repair bucket ${bucket} falls back to file storage: ${(e as Error).message}`);
-    await objm.create(bucket, { storage: StorageType.File });
+    await objm.create(bucket, { storage: StorageType.File, replicas });
     return "file";
   }
 }

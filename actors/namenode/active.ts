@@ -104,6 +104,7 @@ export async function becomeActive(d: ActiveDeps): Promise<ActivePhase> {
     batchMaxEntries: config.namenode.logBatchMaxEntries,
     publishTimeoutMs: config.namenode.logPublishTimeoutMs,
     publishRetries: config.namenode.logPublishRetries,
+    publishDeadlineMs: config.namenode.logPublishDeadlineMs,
     retryDelayMs: Math.ceil(config.namenode.logPublishTimeoutMs * LOG_RETRY_DELAY_FRACTION),
     lastSeq: claimedSeq,
     onFatal: (err) => {

@@ -95,10 +95,22 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
     ...natsAuthOf(config.nats),
   });
   let stopped = false;
+  const ensureRepairBucketSoon = async (): Promise<void> => {
+    for (let attempt = 1; !stopped; attempt++) {
+      try {
+        const storage = await ensureRepairBucket(nc, subj.repairBucket(), config.namenode.repairBucketMaxBytes, log, config.namenode.logReplicas);
+        log.info({ bucket: subj.repairBucket(), storage }, `repairs pass through ${subj.repairBucket()} (${storage} storage)`);
+        return;
+      } catch (err) {
+        log.warn({ err, attempt }, `the repair bucket ${subj.repairBucket()} is not reachable yet (${(err as Error).message}); repairs wait for it`);
+        await new Promise((r) => setTimeout(r, Math.min(10_000, 1000 * attempt)));
+      }
+    }
+  };
   try {
     await ensureMetaStream(nc, subj, config.namenode.logReplicas, log);
-    const repairStorage = await ensureRepairBucket(nc, subj.repairBucket(), config.namenode.repairBucketMaxBytes, log);
-    log.info({ bucket: subj.repairBucket(), storage: repairStorage }, `repairs pass through ${subj.repairBucket()} (${repairStorage} storage)`);
+    // In the background: the namenode must start while the server holding the bucket is away (repairs wait).
+    void ensureRepairBucketSoon();
     const lease = new LeaderLease(
       await openLeaderBucket(nc, subj, { replicas: config.namenode.logReplicas, leaseMs: config.namenode.leaderLeaseMs }),
       id,
@@ -125,6 +137,7 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
       ...(loaded ? { ns: loaded.ns } : {}),
     });
 
+    log.info({ fromSeq: loaded ? loaded.header.logSeq + 1 : 1 }, `replaying the metadata log from seq ${loaded ? loaded.header.logSeq + 1 : 1}`);
     const replayStartMs = Date.now();
     const replayed = await replayMetaLog(
       nc,

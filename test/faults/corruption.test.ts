@@ -121,7 +121,12 @@ repairTest("every damaged replica is counted by fsck, re-replicated from a good 
 test.serial("when every replica of a chunk is corrupt, get fails with a clear error in bounded time and writes no file", async (t) => {
   t.true(await acked.put(cluster, "/rot/all-bad", seededBytes(MiB + 5, 6)));
   acked.hashes.delete("/rot/all-bad"); // about to be destroyed on purpose
-  const chunk = (await cluster.stat("/rot/all-bad")).chunks[0];
+  // All three copies reported (a copy reported late would look missing and be repaired elsewhere,
+  // leaving a good fourth copy this test does not damage).
+  const chunk = (await waitFor(async () => {
+    const st = await cluster.stat("/rot/all-bad");
+    return st.chunks[0]!.replicas.length === 3 ? st : null;
+  }, 20_000, "three reported replicas of /rot/all-bad")).chunks[0]!;
   // Freeze the holders while their copies rot, so the fast scrubber cannot find one bad copy
   // and repair it from another that is still good before all are damaged.
   for (const dn of chunk.replicas) await cluster.signal(dn, "SIGSTOP");
