@@ -260,7 +260,10 @@ export async function becomeActive(d: ActiveDeps): Promise<ActivePhase> {
       for (const s of subs) s.unsubscribe();
       await appender.flush();
       await checkpointer.stop();
-      if (opts.release && !fatal) await d.lease.release();
+      if (opts.release && !fatal) {
+        await d.lease.release();
+        log.info({ epoch }, `namenode ${id} gave the leader lease up: a standby takes over at its next campaign`);
+      }
     },
   };
 }

@@ -241,3 +241,23 @@ test.serial("SIGSTOP of the active namenode past its lease: the standby takes ov
   const names = (await client.ls("/frozen")).map((e) => e.name);
   for (const p of load.acked.keys()) t.true(names.includes(p.split("/").pop()!), `${p} listed`);
 });
+
+test.serial("a clean stop of the active namenode (SIGTERM) releases the lease: the standby takes over before the lease could have run out", async (t) => {
+  const active = await activePing();
+  t.is(active?.id, "nn1");
+  await client.put((async function* () { yield Buffer.from("before"); })(), "/clean/before");
+  const stoppedAt = Date.now();
+  killProc("nn1", "SIGTERM");
+  const now = await waitFor(async () => {
+    const p = await activePing(500);
+    return p?.id === "nn2" ? p : null;
+  }, 30_000, "nn2 active", 50);
+  const ms = Date.now() - stoppedAt;
+  t.log(`takeover after a clean stop: ${ms} ms`);
+  t.true(now.epoch > active!.epoch);
+  // The lease was given up, not left to run out.
+  t.regex(readFileSync(procs.get("nn1")!.logFile, "utf8"), /gave the leader lease up/);
+  await client.put((async function* () { yield Buffer.from("after"); })(), "/clean/after");
+  t.is((await readAll("/clean/before")).toString(), "before");
+  t.is((await readAll("/clean/after")).toString(), "after");
+});
