@@ -127,7 +127,7 @@ async function request<V extends NamenodeVerb>(nc: NatsConnection, config: Woods
     if (isPermissionError(e)) {
       throw new WoodsError(
         "BAD_REQUEST",
-        `the server refused this user to send ${subject}: ${verb} needs admin credentials (--creds FILE or WOODS_CREDS; a local cluster's are in <cluster dir>/creds/admin.json)`,
+        `the server refused this user to send ${subject}: ${verb} needs admin credentials (--creds FILE or WOODS_CREDS; a local cluster's are in <cluster dir>/creds/admin.creds)`,
         { cause: e },
       );
     }
