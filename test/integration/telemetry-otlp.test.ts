@@ -60,13 +60,15 @@ test.after.always(async () => {
 test("one woods put is one trace over the client, namenode and datanode processes; log lines carry its id", async (t) => {
   await cluster.ok(["put", "-", "/otel/a.bin"], { input: seededBytes(1536 * 1024, 3) });
   const root = await waitFor(() => spans.find((s) => s.service === "woods-client" && s.name === "woods.put"), 15_000, "the client's put span");
+  const wanted = ["woods-namenode woods.create", "woods-namenode woods.commit", "woods-namenode woods.complete", "woods-datanode woods.close"];
+  // Each process exports in its own batches: wait until every wanted span has arrived (or time out and say which are missing).
+  const inTrace = () => spans.filter((s) => s.traceId === root.traceId);
   const trace = await waitFor(() => {
-    const inTrace = spans.filter((s) => s.traceId === root.traceId);
-    const services = new Set(inTrace.map((s) => s.service));
-    return services.has("woods-namenode") && services.has("woods-datanode") ? inTrace : null;
-  }, 15_000, "namenode and datanode spans in the put's trace");
+    const names = new Set(inTrace().map((s) => `${s.service} ${s.name}`));
+    return wanted.every((w) => names.has(w)) ? inTrace() : null;
+  }, 15_000, "namenode and datanode spans in the put's trace").catch(() => inTrace());
   const names = new Set(trace.map((s) => `${s.service} ${s.name}`));
-  for (const want of ["woods-namenode woods.create", "woods-namenode woods.commit", "woods-namenode woods.complete", "woods-datanode woods.close"]) {
+  for (const want of wanted) {
     t.true(names.has(want), `${want} in ${[...names].join(", ")}`);
   }
   // Spans arrive in batches from several processes (and background work started inside the put, such
