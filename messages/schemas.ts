@@ -43,6 +43,11 @@ export const namenodeRequests = {
     path,
     replication: z.number().int().min(1).max(16).optional(),
     clientId: z.string().max(128).optional(),
+    /**
+     * The file is empty: create and complete it in this one request (one round trip, one log batch).
+     * A retry with the same clientId is answered with the same file.
+     */
+    empty: z.boolean().optional(),
   }),
   allocate: z.object({
     ...envelope,

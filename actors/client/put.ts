@@ -30,6 +30,15 @@ export async function put(ctx: ClientContext, writeChunk: ChunkWriter, source: B
   // One clientId for the whole put: a create retried after a lost reply (namenode restart)
   // is recognised by the namenode as the same request, not a second writer (EXISTS).
   const clientId = `${ctx.nc.info?.client_id ?? "client"}-${randomUUID()}`;
+  // An empty source is one request: created and completed at once.
+  const peeked = await peekEmpty(source);
+  if (peeked.empty) {
+    await namenode("create", { path, ...(opts.replication === undefined ? {} : { replication: opts.replication }), clientId, empty: true });
+    const ms = ctx.nowMs() - startedMs;
+    log.debug({ path, ms }, `stored ${path}: empty, in ${ms} ms`);
+    return { path, size: 0, chunks: 0, ms };
+  }
+  source = peeked.source;
   const created = await namenode("create", {
     path,
     ...(opts.replication === undefined ? {} : { replication: opts.replication }),
@@ -103,4 +112,32 @@ export async function put(ctx: ClientContext, writeChunk: ChunkWriter, source: B
   const ms = ctx.nowMs() - startedMs;
   log.debug({ path, sizeBytes, chunkCount, ms }, `stored ${path}: ${sizeBytes} bytes in ${chunkCount} chunks in ${ms} ms`);
   return { path, size: sizeBytes, chunks: chunkCount, ms };
+}
+
+/**
+ * Reads `source` up to its first non-empty piece: `empty` when it ends before one, else a source that
+ * yields that piece again and then the rest (nothing is read twice or lost).
+ */
+async function peekEmpty(source: ByteSource): Promise<{ empty: true } | { empty: false; source: ByteSource }> {
+  const it = source[Symbol.asyncIterator]();
+  for (;;) {
+    const first = await it.next();
+    if (first.done) return { empty: true };
+    if (first.value.length === 0) continue;
+    const head = first.value;
+    return {
+      empty: false,
+      source: {
+        async *[Symbol.asyncIterator]() {
+          try {
+            yield head;
+            for (let r = await it.next(); !r.done; r = await it.next()) yield r.value;
+          } finally {
+            // Stopped early (an error): let the underlying source close (a file stream, stdin).
+            await it.return?.();
+          }
+        },
+      },
+    };
+  }
 }

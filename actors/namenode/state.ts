@@ -12,6 +12,7 @@ import { Allocations, type TransitionListener } from "./allocations.js";
 import { Leases } from "./leases.js";
 import { AppendLeases, type LeaseTimes } from "./append-leases.js";
 import { AppendAllocations } from "./append-allocations.js";
+import { RecentlyCompleted } from "./recent-creates.js";
 import { Placement, type Rng } from "./placement.js";
 import { nextChunkState } from "./chunk-machine.js";
 
@@ -47,6 +48,8 @@ export class NamenodeState {
    * chunk: the copy would fall behind. Appends then go to new chunks instead.
    */
   repairingChunks: ReadonlySet<string> = new Set();
+  /** Files completed lately, by their writer's clientId (a retried create is answered, not refused). */
+  readonly recentlyCompleted = new RecentlyCompleted();
   /** Chunks that left the namespace while we run, in state `deleting`, until no replica is known. */
   readonly deleting = new Map<string, number>();
   /**
@@ -118,6 +121,11 @@ export class NamenodeState {
    * delete orders are issued (nobody has reported yet; leftovers are orphans).
    */
   apply(entry: LogEntry, live: boolean): void {
+    // Captured before the namespace forgets it: completed files answer a retried create of their writer.
+    if (entry.op === "complete") {
+      const completedBy = this.ns.fileById(entry.fileId)?.clientId;
+      if (completedBy !== undefined) this.recentlyCompleted.add(completedBy, entry.fileId);
+    }
     // The chunk that new chunks seal (its lease ends), read before they are attached.
     const sealed = entry.op === "appendChunks" ? this.lastChunkId(entry.fileId) : undefined;
     const dropped = this.ns.apply(entry);

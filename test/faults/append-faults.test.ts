@@ -107,12 +107,16 @@ test.serial("kill -9 of a secondary replica of the last chunk: the append finish
   t.deepEqual(outcomes.filter((o) => o.error).map((o) => o.error), [], "no append failed: the dead secondary was dropped");
   // Sealed chunks keep listing the victim until it is declared dead; the appended chunk dropped it at once.
   await waitFor(async () => (await cluster.nodes()).find((n) => n.id === victim && n.state === "dead"), 30_000, `${victim} dead`);
-  const bumped = events.of("chunk.version.bumped", (e) => e.chunkId === chunkId);
+  // The chunk that was last at the kill normally takes the next batch and is bumped; on a slow machine it
+  // may fill up first (sealed, no batch after the kill), and then the next leased chunk that still had the
+  // victim among its replicas is the one bumped. Either way some chunk of this file dropped the victim.
+  const bumped = events.of("chunk.version.bumped", (e) => e.path === path && Array.isArray(e.failed) && e.failed.includes(victim));
   if (bumped.length === 0) t.log(JSON.stringify(events.events.filter((e) => /lease|bumped|appended/.test(e.subject) && e.mode !== "tail").slice(-30)));
-  t.true(bumped.length > 0, `chunk ${chunkId} got a new version when ${victim} stopped answering`);
+  t.true(bumped.length > 0, `a chunk of ${path} got a new version when ${victim} stopped answering`);
   const st = await cluster.stat(path);
-  const same = st.chunks.find((c) => c.id === chunkId)!;
-  t.true(same.version > versionBefore, `version ${same.version} > ${versionBefore}`);
+  const bumpedChunk = st.chunks.find((c) => c.id === bumped[0]?.chunkId);
+  t.truthy(bumpedChunk, "the bumped chunk is in the file");
+  t.true(bumpedChunk!.version > (bumped[0]!.chunkId === chunkId ? versionBefore : 1), `version ${bumpedChunk?.version} went up`);
   for (const c of st.chunks) t.false(c.replicas.includes(victim), `dead ${victim} is not listed for ${c.id}`);
   await assertReplicationRestored(t, cluster, [path], 60_000);
   // When it comes back, its old copy is stale: deleted, never served; the file still reads back whole.

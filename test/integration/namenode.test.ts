@@ -240,6 +240,23 @@ test.serial("concurrent creates are group-committed into fewer log messages than
   for (let i = 0; i < n; i += 37) t.is((await ok("stat", { path: `/group/f${i}` })).state, "writing");
 });
 
+test.serial("an empty file is created and completed in one request; a retry of it (same clientId) gets the same file, also after a restart", async (t) => {
+  const first = await ok("create", { path: "/empty/one", clientId: "e1", empty: true });
+  const st = await ok("stat", { path: "/empty/one" });
+  t.is(st.state, "complete");
+  t.is(st.size, 0);
+  t.deepEqual(st.chunks, []);
+  t.true((await ok("ls", { prefix: "/empty" })).entries.some((e: any) => e.name === "one"), "listed at once");
+  const again = await ok("create", { path: "/empty/one", clientId: "e1", empty: true });
+  t.is(again.fileId, first.fileId, "the retry is answered with the same file");
+  const other = await req("create", { path: "/empty/one", clientId: "someone-else", empty: true });
+  t.is(other.error?.code, "EXISTS", "another writer is refused");
+  await nn!.stop();
+  nn = await startNamenode();
+  const afterRestart = await ok("create", { path: "/empty/one", clientId: "e1", empty: true });
+  t.is(afterRestart.fileId, first.fileId, "the log replay remembers who created it");
+});
+
 test.serial("a second writer on the metadata stream fences the namenode", async (t) => {
   const jsm = await jetstreamManager(nc);
   const info = await jsm.streams.info(subj.metaStream());

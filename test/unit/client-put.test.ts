@@ -50,14 +50,14 @@ async function* bytes(n: number, piece = 3): AsyncGenerator<Uint8Array> {
   for (let at = 0; at < n; at += piece) yield new Uint8Array(Math.min(piece, n - at)).fill(at & 0xff);
 }
 
-test("a 0-byte file is created and completed with zero chunks and no allocation", async (t) => {
+test("a 0-byte file is one create request (empty: true): no allocation, no separate complete", async (t) => {
   const nn = fakeNamenode(() => undefined);
   const r = await put(context(nn.namenode), allConfirm, bytes(0), "/empty");
   t.deepEqual(
     nn.calls.map((c) => c.verb),
-    ["create", "complete"],
+    ["create"],
   );
-  t.deepEqual(nn.calls[1].body, { fileId: "f1", sizeBytes: 0, chunkCount: 0 });
+  t.like(nn.calls[0].body, { path: "/empty", empty: true });
   t.is(r.size, 0);
   t.is(r.chunks, 0);
 });
