@@ -202,6 +202,8 @@ export interface AppenderOptions {
   publishDeadlineMs?: number;
   /** Pause between attempts (lets a stream leader election finish). */
   retryDelayMs: number;
+  /** Batches in flight at once (default 1). */
+  pipelineDepth?: number;
   /** Last sequence in the stream when this writer takes over (from replay). */
   lastSeq: number;
   /** Called once on a fatal error; later appends reject with it. */
@@ -216,23 +218,32 @@ interface Waiter {
 }
 
 /**
- * Group-committing appender: while one batch is being published, new entries
- * queue; the queue then goes out as the next batch. Each append resolves with
- * the stream sequence of the batch that made it durable.
+ * Group-committing appender: entries queue while batches are being published, and the queue goes
+ * out as the next batch. Up to `pipelineDepth` batches are in flight at once, each published with
+ * the sequence it expects before it (the stream stores them in order from one connection, so the
+ * expectation of batch k+1 is batch k's sequence): a client's request waits about one publish round
+ * trip instead of up to two, and the stream's fsyncs are not idle between round trips. Each append
+ * resolves with the stream sequence of the batch that made it durable.
  */
 export class MetaLogAppender {
   private readonly js: JetStreamClient;
   private readonly writerId = randomUUID().replaceAll("-", "");
   private queue: Waiter[] = [];
-  private inflight = false;
+  private inflightBatches = 0;
   private fatalError: MetaLogFatalError | undefined;
+  /** Last sequence acknowledged (every batch up to it is durable). */
   private lastSeqValue: number;
+  /** Sequence of the last batch handed to the stream (acknowledged or in flight). */
+  private tailSeq: number;
+  /** Settles when the last batch handed out is acknowledged (ok) or has failed. */
+  private lastBatchDone: Promise<boolean> = Promise.resolve(true);
   private batchesPublished = 0;
   private entriesPublished = 0;
   private idle: (() => void)[] = [];
   private boundaries: (() => void)[] = [];
   private lastAppend: Promise<unknown> = Promise.resolve();
   private readonly log: LogSink;
+  private readonly depth: number;
 
   constructor(
     nc: NatsConnection,
@@ -241,7 +252,9 @@ export class MetaLogAppender {
   ) {
     this.js = jetstream(nc, { timeout: opts.publishTimeoutMs });
     this.lastSeqValue = opts.lastSeq;
+    this.tailSeq = opts.lastSeq;
     this.log = opts.log ?? silent;
+    this.depth = Math.max(1, opts.pipelineDepth ?? 1);
   }
 
   /** Sequence of the last batch acknowledged by the stream. */
@@ -262,7 +275,7 @@ export class MetaLogAppender {
     if (this.fatalError) return Promise.reject(this.fatalError);
     const p = new Promise<number>((resolve, reject) => {
       this.queue.push({ entry, resolve, reject });
-      if (!this.inflight) void this.drain();
+      this.pump();
     });
     this.lastAppend = p;
     return p;
@@ -278,7 +291,7 @@ export class MetaLogAppender {
 
   /**
    * Runs `fn` synchronously at a batch boundary, passing the sequence that
-   * will hold every entry appended so far: the last acknowledged one when
+   * will hold every entry appended so far: the last one handed to the stream when
    * nothing is queued, else the next batch (then the whole queue, which goes
    * out as that batch in the same synchronous step). State read inside `fn`
    * therefore matches the log up to that sequence exactly, once it is durable
@@ -290,49 +303,83 @@ export class MetaLogAppender {
       const run = (): void => {
         if (this.fatalError) return reject(this.fatalError);
         try {
-          resolve(fn(this.queue.length > 0 ? this.lastSeqValue + 1 : this.lastSeqValue));
+          resolve(fn(this.queue.length > 0 ? this.tailSeq + 1 : this.tailSeq));
         } catch (e) {
           reject(e);
         }
       };
-      if (!this.inflight) run();
-      else this.boundaries.push(run);
+      if (this.queue.length === 0 || this.inflightBatches < this.depth) {
+        // Either nothing is queued, or the queue is about to go out whole (pump below).
+        if (this.queue.length <= this.opts.batchMaxEntries) {
+          run();
+          this.pump();
+          return;
+        }
+      }
+      this.boundaries.push(run);
     });
   }
 
   /** Resolves once everything queued so far is published (or failed). */
   flush(): Promise<void> {
-    if (!this.inflight && this.queue.length === 0) return Promise.resolve();
+    if (this.inflightBatches === 0 && this.queue.length === 0) return Promise.resolve();
     return new Promise((r) => this.idle.push(r));
   }
 
-  private async drain(): Promise<void> {
-    this.inflight = true;
-    while (this.queue.length > 0 && !this.fatalError) {
+  /** Hands queued entries to the stream while fewer than `depth` batches are in flight. */
+  private pump(): void {
+    while (this.queue.length > 0 && !this.fatalError && this.inflightBatches < this.depth) {
       // A boundary waits until the whole queue fits in the next batch (so it covers one sequence).
       if (this.boundaries.length > 0 && this.queue.length <= this.opts.batchMaxEntries) for (const b of this.boundaries.splice(0)) b();
       const batch = this.queue.splice(0, this.opts.batchMaxEntries);
-      try {
-        const seq = await this.publish(batch.map((w) => w.entry));
-        for (const w of batch) w.resolve(seq);
-      } catch (e) {
-        const err =
-          e instanceof MetaLogFatalError ? e : new MetaLogFatalError("UNAVAILABLE", `metadata log append failed: ${(e as Error).message}`, { cause: e });
-        this.fatalError = err;
-        for (const w of batch) w.reject(err);
-        for (const w of this.queue.splice(0)) w.reject(err);
-        this.opts.onFatal?.(err);
-      }
+      const expected = this.tailSeq;
+      this.tailSeq = expected + 1;
+      this.inflightBatches++;
+      const previous = this.lastBatchDone;
+      const done = this.publish(
+        batch.map((w) => w.entry),
+        expected,
+        previous,
+      ).then(
+        (seq) => {
+          if (seq > this.lastSeqValue) this.lastSeqValue = seq;
+          for (const w of batch) w.resolve(seq);
+          return true;
+        },
+        (e: unknown) => {
+          const err =
+            e instanceof MetaLogFatalError ? e : new MetaLogFatalError("UNAVAILABLE", `metadata log append failed: ${(e as Error).message}`, { cause: e });
+          for (const w of batch) w.reject(err);
+          if (!this.fatalError) {
+            this.fatalError = err;
+            for (const w of this.queue.splice(0)) w.reject(err);
+            for (const b of this.boundaries.splice(0)) b();
+            this.opts.onFatal?.(err);
+          }
+          return false;
+        },
+      );
+      this.lastBatchDone = done;
+      void done.finally(() => {
+        this.inflightBatches--;
+        this.pump();
+        if (this.inflightBatches === 0) {
+          if (this.queue.length === 0) for (const b of this.boundaries.splice(0)) b();
+          if (this.queue.length === 0 || this.fatalError) for (const r of this.idle.splice(0)) r();
+        }
+      });
     }
-    this.inflight = false;
-    for (const b of this.boundaries.splice(0)) b();
-    for (const r of this.idle.splice(0)) r();
   }
 
-  private async publish(entries: LogEntry[]): Promise<number> {
+  /**
+   * Publishes one batch expected right after sequence `expected`. `previous` settles when the batch
+   * before it has (true = stored): a wrong-last-sequence answer while that one is still being retried
+   * means this batch overtook it, not that another writer appended; only after the previous batch is
+   * stored does it mean fencing.
+   */
+  private async publish(entries: LogEntry[], expected: number, previous: Promise<boolean>): Promise<number> {
     const batch: LogBatch = { v: 1, entries };
     const data = encode(batch);
-    const expected = this.lastSeqValue;
     // Same id on every attempt: a retry after a lost PubAck is deduplicated by the stream.
     const msgID = `${this.writerId}-${expected + 1}`;
     let lastError: unknown;
@@ -341,6 +388,7 @@ export class MetaLogAppender {
     let attempt = 0;
     for (; attempt <= this.opts.publishRetries || Date.now() - startedMs < deadlineMs; attempt++) {
       if (attempt > 0) await new Promise((r) => setTimeout(r, this.opts.retryDelayMs));
+      if (this.fatalError) throw this.fatalError;
       try {
         const ack = await this.js.publish(this.subj.metaLog(), data, {
           msgID,
@@ -350,7 +398,6 @@ export class MetaLogAppender {
         if (!ack.duplicate && ack.seq !== expected + 1) {
           throw new MetaLogFatalError("FENCED", `metadata log batch landed at ${ack.seq}, expected ${expected + 1}`);
         }
-        this.lastSeqValue = ack.seq;
         this.batchesPublished++;
         this.entriesPublished += entries.length;
         this.log.debug({ seq: ack.seq, entries: entries.length, attempt }, `appended ${entries.length} log entries at ${ack.seq}`);
@@ -358,9 +405,18 @@ export class MetaLogAppender {
       } catch (e) {
         if (e instanceof MetaLogFatalError) throw e;
         if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamWrongLastSequence) {
-          throw new MetaLogFatalError("FENCED", `another writer appended to ${this.subj.metaStream()} after sequence ${expected}: this namenode is fenced`, {
-            cause: e,
-          });
+          // Overtook the batch before it (still being retried)? Wait for it, then try again.
+          if (await previous) {
+            if (lastError === OVERTOOK) {
+              throw new MetaLogFatalError("FENCED", `another writer appended to ${this.subj.metaStream()} after sequence ${expected}: this namenode is fenced`, {
+                cause: e,
+              });
+            }
+            lastError = OVERTOOK;
+            attempt--; // not a failed attempt: retry at once
+            continue;
+          }
+          throw new MetaLogFatalError("UNAVAILABLE", `metadata log batch after ${expected} abandoned: the batch before it failed`, { cause: e });
         }
         lastError = e;
         this.log.warn({ err: e, attempt, seq: expected + 1 }, `metadata log append attempt ${attempt + 1} failed: ${(e as Error).message}`);
@@ -373,3 +429,6 @@ export class MetaLogAppender {
     );
   }
 }
+
+/** Marker: the last wrong-last-sequence was answered by waiting for the previous batch. */
+const OVERTOOK = Symbol("overtook");

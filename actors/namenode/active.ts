@@ -38,6 +38,11 @@ const LOG_RETRY_DELAY_FRACTION = 0.2;
 const STAGING_SWEEP_FRACTION = 0.25;
 const STAGING_SWEEP_MIN_MS = 1_000;
 const STAGING_SWEEP_MAX_MS = 60_000;
+/**
+ * Metadata log batches in flight at once. One publish round trip per batch was the ceiling of metadata
+ * writes (the stream's fsyncs sat idle between round trips); a few in flight keep it busy.
+ */
+const LOG_PIPELINE_DEPTH = 4;
 /** Attempts at appending the epoch entry while the previous writer may still slip batches in. */
 const CLAIM_ATTEMPTS = 20;
 
@@ -105,6 +110,7 @@ export async function becomeActive(d: ActiveDeps): Promise<ActivePhase> {
     publishTimeoutMs: config.namenode.logPublishTimeoutMs,
     publishRetries: config.namenode.logPublishRetries,
     publishDeadlineMs: config.namenode.logPublishDeadlineMs,
+    pipelineDepth: LOG_PIPELINE_DEPTH,
     retryDelayMs: Math.ceil(config.namenode.logPublishTimeoutMs * LOG_RETRY_DELAY_FRACTION),
     lastSeq: claimedSeq,
     onFatal: (err) => {
