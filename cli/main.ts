@@ -739,6 +739,34 @@ and, while decommissioning, "decommissionChunksLeft".`,
       }),
     );
   program
+    .command("namenodes")
+    .description("which namenode is active, and whether a standby is following the log")
+    .option("--json", "JSON output")
+    .addHelpText(
+      "after",
+      `
+Exits 1 when no namenode is active (a takeover under way, or none running).
+
+Examples:
+  woods namenodes
+  woods namenodes --json | jq -r .active.id          the active namenode's id
+JSON: {"active": {"id","epoch","logSeq"} | null, "standby": {"id","epoch","logSeq","standby": true} | null}
+(with several standbys, one of them answers).`,
+    )
+    .action(
+      action(async (o: { json?: boolean }, cmd: Command) => {
+        const r = await withClient(cmd, (c) => c.namenodes());
+        if (o.json) printJson(r);
+        else {
+          const line = (p: { id: string; epoch: number; logSeq: number } | null, role: string) =>
+            process.stdout.write(p ? `${p.id}  ${role}  epoch ${p.epoch}  log seq ${p.logSeq}\n` : `(no ${role} namenode answers)\n`);
+          line(r.active, "active");
+          line(r.standby, "standby");
+        }
+        if (!r.active) process.exitCode = 1;
+      }),
+    );
+  program
     .command("decommission <datanode>")
     .description("take a datanode out of service without losing replication (admin credentials needed)")
     .option("--cancel", "put it back in service (copies made meanwhile are trimmed as surplus)")

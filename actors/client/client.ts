@@ -220,6 +220,20 @@ export class WoodsClient {
     return this.namenodeCall("ping", {}, { retry: false });
   }
 
+  /**
+   * Which namenode is active and whether a standby answers (one attempt each): `active` answers on the
+   * namenode subjects, a standby on the shadow ones (one of them when there are several).
+   */
+  async namenodes(): Promise<{ active: NamenodeReplies["ping"] | null; standby: NamenodeReplies["ping"] | null }> {
+    const ask = (subject: string) =>
+      call<NamenodeReplies["ping"] & { ok?: boolean }>(this.nc, subject, {}, Math.min(this.config.client.requestTimeoutMs, 2000)).then(
+        ({ ok: _ok, ...p }) => p as NamenodeReplies["ping"],
+        () => null,
+      );
+    const [active, standby] = await Promise.all([ask(this.subjects.namenode("ping")), ask(this.subjects.shadow("ping"))]);
+    return { active, standby };
+  }
+
   /** Pings one datanode directly. */
   async pingDatanode(id: string): Promise<DatanodeReplies["ping"]> {
     return call<DatanodeReplies["ping"]>(this.nc, this.subjects.datanode(id, "ping"), {}, this.config.client.requestTimeoutMs);

@@ -108,6 +108,11 @@ test.serial("three nats-servers, two namenodes, zones: status, routes, replicas;
   await cluster.ok(["cluster", "start", "namenode"]);
   const both = await cluster.status();
   t.deepEqual(both.namenodes.map((n) => [n.id, n.role]), [["nn1", "standby"], ["nn2", "active"]]);
+  // `woods namenodes` (any client, no cluster dir needed) names them too.
+  const nns = JSON.parse((await cluster.ok(["namenodes", "--json"])).stdout.toString()) as { active: { id: string; epoch: number } | null; standby: { id: string; standby?: boolean } | null };
+  t.is(nns.active?.id, "nn2");
+  t.true(nns.active!.epoch >= 2, "a takeover bumped the epoch");
+  t.like(nns.standby, { id: "nn1", standby: true });
   for (const [i, p] of ["/ha/a.bin", "/ha/b.bin", "/ha/c.bin"].entries()) {
     const got = await cluster.ok(["get", p, "-"]);
     t.is(sha256(got.stdout), sha256(seededBytes(700_001 + i, i + 1)));
