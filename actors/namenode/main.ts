@@ -128,14 +128,9 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
     }
 
     const seed = config.namenode.placementSeed || startedAtMs;
-    const state = new NamenodeState({
-      config,
-      clock,
-      rng: seededRng(seed),
-      startedAtMs,
-      onChunkTransition: (chunkId, from, to, event) => log.debug({ chunkId, from, to, event }, `chunk ${chunkId} went from ${from} to ${to} on ${event}`),
-      ...(loaded ? { ns: loaded.ns } : {}),
-    });
+    const onChunkTransition = (chunkId: string, from: string, to: string, event: string) =>
+      log.debug({ chunkId, from, to, event }, `chunk ${chunkId} went from ${from} to ${to} on ${event}`);
+    let state = new NamenodeState({ config, clock, rng: seededRng(seed), startedAtMs, onChunkTransition, ...(loaded ? { ns: loaded.ns } : {}) });
 
     log.info({ fromSeq: loaded ? loaded.header.logSeq + 1 : 1 }, `replaying the metadata log from seq ${loaded ? loaded.header.logSeq + 1 : 1}`);
     const replayStartMs = Date.now();
@@ -209,6 +204,10 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
       becameActive = standby.won.then(async ({ lastSeq }) => {
         standby = undefined;
         if (stopped) return;
+        // The namespace followed the log and carries over; datanodes register again and send full reports,
+        // exactly as after a restart (safe mode until they have), so no replica the standby missed is lost
+        // from view. The standby's warm map served reads while it followed.
+        state = new NamenodeState({ config, clock, rng: seededRng(seed), startedAtMs: clock(), onChunkTransition, ns: state.ns, recentlyCompleted: state.recentlyCompleted });
         active = await activate(lastSeq);
         if (stopped) await active.stop({ release: true });
       });
@@ -220,7 +219,9 @@ export async function runNamenode(opts: NamenodeOptions): Promise<NamenodeHandle
     }
 
     return {
-      state,
+      get state() {
+        return state;
+      },
       get epoch() {
         return active?.epoch ?? 0;
       },

@@ -31,6 +31,8 @@ export interface StateOptions {
   onChunkTransition?: TransitionListener;
   /** A namespace loaded from a snapshot (default: empty, built by replaying the whole log). */
   ns?: Namespace;
+  /** Kept from a standby's state when it takes over (default: empty, filled by replay). */
+  recentlyCompleted?: RecentlyCompleted;
 }
 
 export class NamenodeState {
@@ -49,7 +51,7 @@ export class NamenodeState {
    */
   repairingChunks: ReadonlySet<string> = new Set();
   /** Files completed lately, by their writer's clientId (a retried create is answered, not refused). */
-  readonly recentlyCompleted = new RecentlyCompleted();
+  readonly recentlyCompleted: RecentlyCompleted;
   /** Chunks that left the namespace while we run, in state `deleting`, until no replica is known. */
   readonly deleting = new Map<string, number>();
   /**
@@ -67,6 +69,7 @@ export class NamenodeState {
   constructor(readonly opts: StateOptions) {
     const nn = opts.config.namenode;
     this.ns = opts.ns ?? new Namespace();
+    this.recentlyCompleted = opts.recentlyCompleted ?? new RecentlyCompleted();
     this.registry = new Registry(
       {
         // Read at each use: a config reload (namenode.deadAfterMs, namenode.fullReserveBytes)
