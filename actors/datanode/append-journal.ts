@@ -23,6 +23,7 @@ import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import type { Logger } from "../logger.js";
 import { assert } from "../lifecycle.js";
+import { decodeEpochRecord, encodeEpochRecord } from "./epoch-record.js";
 import { BLOCK_CRC_BYTES, FOOTER_BYTES, chunkFileName, firstBadBlock, parseFooter, validateChunkId } from "./chunk-file.js";
 
 /** Subdirectory of a data dir holding append journals and epoch sidecars. */
@@ -34,7 +35,6 @@ const JOURNAL_SUFFIX = ".journal";
 const EPOCH_SUFFIX = ".epoch";
 /** Bytes of a journal besides its id and saved bytes. */
 const JOURNAL_FIXED_BYTES = 8 + 4 + 2 + 8 * 6 + 4 + 4 + 8 + 4;
-const EPOCH_FILE_BYTES = 8 + 8 + 4;
 /** Largest journal read at startup: a whole chunk of saved bytes at most (config caps chunks far below). */
 const JOURNAL_MAX_BYTES = 1024 * 1024 * 1024;
 
@@ -107,19 +107,12 @@ export function decodeJournal(buf: Buffer): AppendJournal | undefined {
 }
 
 export function encodeEpoch(epoch: number): Buffer {
-  const out = Buffer.alloc(EPOCH_FILE_BYTES);
-  EPOCH_MAGIC.copy(out, 0);
-  out.writeBigUInt64LE(BigInt(epoch), 8);
-  out.writeUInt32LE(crc32(out.subarray(0, 16)) >>> 0, 16);
-  return out;
+  return encodeEpochRecord(EPOCH_MAGIC, epoch);
 }
 
 /** Decodes an epoch sidecar; undefined when damaged. */
 export function decodeEpoch(buf: Buffer): number | undefined {
-  if (buf.length !== EPOCH_FILE_BYTES || !buf.subarray(0, 8).equals(EPOCH_MAGIC)) return undefined;
-  if ((crc32(buf.subarray(0, 16)) >>> 0) !== buf.readUInt32LE(16)) return undefined;
-  const n = buf.readBigUInt64LE(8);
-  return n > BigInt(Number.MAX_SAFE_INTEGER) ? undefined : Number(n);
+  return decodeEpochRecord(EPOCH_MAGIC, buf);
 }
 
 /** fsyncs a directory so the names created, renamed or removed in it are durable. */
@@ -132,8 +125,13 @@ export async function syncDir(path: string): Promise<void> {
   }
 }
 
-/** Writes `bytes` as `<dataDir>/append/<name>` atomically and durably: temp file in `tmp/`, fsync, rename, dir fsync. */
-export async function writeDurably(dataDir: string, name: string, bytes: Uint8Array, rand: string): Promise<void> {
+/** Writes `bytes` as `<dataDir>/append/<name>` atomically and durably (writeFileDurably). */
+export function writeDurably(dataDir: string, name: string, bytes: Uint8Array, rand: string): Promise<void> {
+  return writeFileDurably(dataDir, join(dataDir, APPEND_DIR), name, bytes, rand);
+}
+
+/** Writes `bytes` as `<targetDir>/<name>` atomically and durably: temp file in `<dataDir>/tmp/`, fsync, rename, dir fsync. */
+export async function writeFileDurably(dataDir: string, targetDir: string, name: string, bytes: Uint8Array, rand: string): Promise<void> {
   const tmp = join(dataDir, "tmp", `${name}.${rand}.part`);
   const fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_TRUNC | (fsc.O_NOFOLLOW ?? 0), 0o644);
   try {
@@ -146,12 +144,12 @@ export async function writeDurably(dataDir: string, name: string, bytes: Uint8Ar
   }
   await fh.close();
   try {
-    await fsp.rename(tmp, join(dataDir, APPEND_DIR, name));
+    await fsp.rename(tmp, join(targetDir, name));
   } catch (e) {
     await fsp.rm(tmp, { force: true }).catch(() => undefined);
     throw e;
   }
-  await syncDir(join(dataDir, APPEND_DIR));
+  await syncDir(targetDir);
 }
 
 /** Reads the highest epoch persisted for `chunkId` in `dataDir`; 0 when none (or damaged, which is logged). */

@@ -13,29 +13,21 @@
 import { randomBytes } from "node:crypto";
 import { constants as fsc, promises as fsp } from "node:fs";
 import { join } from "node:path";
-import { crc32 } from "node:zlib";
 import { WoodsError } from "../../messages/index.js";
 import type { Logger } from "../logger.js";
-import { syncDir } from "./append-journal.js";
+import { writeFileDurably } from "./append-journal.js";
+import { decodeEpochRecord, encodeEpochRecord } from "./epoch-record.js";
 
 export const NAMENODE_EPOCH_FILE = "namenode-epoch";
 const MAGIC = Buffer.from("WOODNNEP", "latin1");
-const FILE_BYTES = 8 + 8 + 4;
 
 export function encodeNamenodeEpoch(epoch: number): Buffer {
-  const out = Buffer.alloc(FILE_BYTES);
-  MAGIC.copy(out, 0);
-  out.writeBigUInt64LE(BigInt(epoch), 8);
-  out.writeUInt32LE(crc32(out.subarray(0, 16)) >>> 0, 16);
-  return out;
+  return encodeEpochRecord(MAGIC, epoch);
 }
 
 /** The epoch in a `namenode-epoch` file; undefined when damaged. */
 export function decodeNamenodeEpoch(buf: Buffer): number | undefined {
-  if (buf.length !== FILE_BYTES || !buf.subarray(0, 8).equals(MAGIC)) return undefined;
-  if ((crc32(buf.subarray(0, 16)) >>> 0) !== buf.readUInt32LE(16)) return undefined;
-  const n = buf.readBigUInt64LE(8);
-  return n > BigInt(Number.MAX_SAFE_INTEGER) ? undefined : Number(n);
+  return decodeEpochRecord(MAGIC, buf);
 }
 
 /** Reads the epoch persisted in `dataDir`: 0 when none; damaged or unreadable files are logged and count as 0. */
@@ -124,22 +116,11 @@ export class NamenodeFence {
       this.opts.log.error({ epoch }, `no usable data dir to persist namenode epoch ${epoch}; the fence holds until a restart`);
       return;
     }
-    const tmp = join(dir, "tmp", `${NAMENODE_EPOCH_FILE}.${randomBytes(6).toString("hex")}.part`);
     try {
-      const fh = await fsp.open(tmp, fsc.O_WRONLY | fsc.O_CREAT | fsc.O_EXCL | (fsc.O_NOFOLLOW ?? 0), 0o644);
-      try {
-        const bytes = encodeNamenodeEpoch(epoch);
-        await fh.write(bytes, 0, bytes.length, 0);
-        await fh.sync();
-      } finally {
-        await fh.close();
-      }
-      await fsp.rename(tmp, join(dir, NAMENODE_EPOCH_FILE));
-      await syncDir(dir);
+      await writeFileDurably(dir, dir, NAMENODE_EPOCH_FILE, encodeNamenodeEpoch(epoch), randomBytes(6).toString("hex"));
       this.persisted = epoch;
       this.opts.log.debug({ epoch, dir }, `namenode epoch ${epoch} persisted in ${dir}`);
     } catch (e) {
-      await fsp.rm(tmp, { force: true }).catch(() => undefined);
       const line = `cannot persist namenode epoch ${epoch} in ${dir} (${(e as Error).message}); the fence holds in memory until a restart`;
       if (this.failed === epoch) this.opts.log.debug({ err: e, epoch, dir }, line);
       else this.opts.log.error({ err: e, epoch, dir }, line);
