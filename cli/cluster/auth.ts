@@ -80,8 +80,19 @@ function objectStoreSubjects(bucket: string, opts: { create: boolean }): string[
   const stream = `OBJ_${bucket}`;
   return [
     "$JS.API.INFO",
-    `$JS.API.STREAM.INFO.${stream}`,
+    ...streamUse(stream),
     ...(opts.create ? [`$JS.API.STREAM.CREATE.${stream}`] : []),
+    // Deleting an object purges its chunks' subject: only within this bucket's own stream.
+    `$JS.API.STREAM.PURGE.${stream}`,
+    `$O.${bucket}.>`,
+    "$JS.FC.>",
+  ];
+}
+
+/** JetStream API subjects to read one stream and consume from it (info, message gets, consumers, acks). */
+function streamUse(stream: string): string[] {
+  return [
+    `$JS.API.STREAM.INFO.${stream}`,
     `$JS.API.STREAM.MSG.GET.${stream}`,
     `$JS.API.DIRECT.GET.${stream}`,
     `$JS.API.DIRECT.GET.${stream}.>`,
@@ -90,11 +101,7 @@ function objectStoreSubjects(bucket: string, opts: { create: boolean }): string[
     `$JS.API.CONSUMER.DELETE.${stream}.>`,
     `$JS.API.CONSUMER.INFO.${stream}.>`,
     `$JS.API.CONSUMER.MSG.NEXT.${stream}.>`,
-    // Deleting an object purges its chunks' subject: only within this bucket's own stream.
-    `$JS.API.STREAM.PURGE.${stream}`,
-    `$O.${bucket}.>`,
     `$JS.ACK.${stream}.>`,
-    "$JS.FC.>",
   ];
 }
 
@@ -109,17 +116,8 @@ export function rolePermissions(subj: Subjects, role: FixedRole | { datanode: st
     const own = (stream: string) => [
       `$JS.API.STREAM.CREATE.${stream}`,
       `$JS.API.STREAM.UPDATE.${stream}`,
-      `$JS.API.STREAM.INFO.${stream}`,
       `$JS.API.STREAM.PURGE.${stream}`,
-      `$JS.API.STREAM.MSG.GET.${stream}`,
-      `$JS.API.DIRECT.GET.${stream}`,
-      `$JS.API.DIRECT.GET.${stream}.>`,
-      `$JS.API.CONSUMER.CREATE.${stream}`,
-      `$JS.API.CONSUMER.CREATE.${stream}.>`,
-      `$JS.API.CONSUMER.DELETE.${stream}.>`,
-      `$JS.API.CONSUMER.INFO.${stream}.>`,
-      `$JS.API.CONSUMER.MSG.NEXT.${stream}.>`,
-      `$JS.ACK.${stream}.>`,
+      ...streamUse(stream),
     ];
     const buckets = [subj.snapshotBucket(), subj.repairBucket(), subj.stagingBucket()];
     return {
@@ -128,7 +126,7 @@ export function rolePermissions(subj: Subjects, role: FixedRole | { datanode: st
           // Its own verbs (a standby asks the active one) and the standby's read-only ones.
           `${p}.namenode.>`,
           `${p}.shadow.>`,
-          // Orders to datanodes: repairs, and a new active namenode asking for full reports.
+          // Orders to datanodes: repairs, and a standby asking for full reports.
           `${p}.datanode.*.replicate`,
           `${p}.datanode.*.fullReport`,
           `${p}.datanode.*.ping`,
