@@ -61,6 +61,14 @@ async function activePing(timeoutMs = 1000): Promise<NamenodeReplies["ping"] | u
   }
 }
 
+/** Polls until namenode `id` answers as the active one (every 50 ms); its ping. */
+function untilActive(id: string): Promise<NamenodeReplies["ping"]> {
+  return waitFor(async () => {
+    const p = await activePing(500);
+    return p?.id === id ? p : null;
+  }, 30_000, `${id} active`, 50);
+}
+
 async function shadowPing(): Promise<NamenodeReplies["ping"] | undefined> {
   try {
     return await call<NamenodeReplies["ping"]>(nc, subj.shadow("ping"), {}, 1000);
@@ -87,7 +95,7 @@ test.before(async () => {
   const config = loadConfig({ file: configFile, env: {} });
   nc = await connectNats({ url: nats.url, name: "ha-test" });
   spawnActor("nn1", ["namenode", "--id", "nn1"]);
-  await waitFor(async () => (await activePing())?.id === "nn1" || null, 30_000, "nn1 active");
+  await untilActive("nn1");
   spawnActor("nn2", ["namenode", "--id", "nn2"]);
   await waitFor(async () => (await shadowPing())?.id === "nn2" || null, 30_000, "nn2 standby");
   for (const id of ["dn1", "dn2", "dn3"]) spawnActor(id, ["datanode", "--id", id, "--dir", join(dir, id)]);
@@ -177,10 +185,7 @@ test.serial("kill -9 of the active namenode during puts and appends: the standby
   await waitFor(() => load.acked.size >= 6 || null, 60_000, "puts before the kill");
   const killedAt = Date.now();
   killProc("nn1", "SIGKILL");
-  const now = await waitFor(async () => {
-    const p = await activePing(500);
-    return p?.id === "nn2" ? p : null;
-  }, 30_000, "nn2 active", 50);
+  const now = await untilActive("nn2");
   const takeoverMs = Date.now() - killedAt;
   const ackedAtKill = load.acked.size;
   await waitFor(() => load.acked.size >= ackedAtKill + 6 || null, 60_000, "puts after the takeover");
@@ -219,10 +224,7 @@ test.serial("SIGSTOP of the active namenode past its lease: the standby takes ov
   await waitFor(() => load.acked.size >= 4 || null, 60_000, "puts before the freeze");
   const frozenAt = Date.now();
   killProc("nn2", "SIGSTOP");
-  const now = await waitFor(async () => {
-    const p = await activePing(500);
-    return p?.id === "nn1" ? p : null;
-  }, 30_000, "nn1 active", 50);
+  const now = await untilActive("nn1");
   t.log(`takeover from a frozen namenode: ${Date.now() - frozenAt} ms`);
   const ackedAtTakeover = load.acked.size;
   await waitFor(() => load.acked.size >= ackedAtTakeover + 3 || null, 60_000, "puts after the takeover");
@@ -248,10 +250,7 @@ test.serial("a clean stop of the active namenode (SIGTERM) releases the lease: t
   await client.put((async function* () { yield Buffer.from("before"); })(), "/clean/before");
   const stoppedAt = Date.now();
   killProc("nn1", "SIGTERM");
-  const now = await waitFor(async () => {
-    const p = await activePing(500);
-    return p?.id === "nn2" ? p : null;
-  }, 30_000, "nn2 active", 50);
+  const now = await untilActive("nn2");
   const ms = Date.now() - stoppedAt;
   t.log(`takeover after a clean stop: ${ms} ms`);
   t.true(now.epoch > active!.epoch);
