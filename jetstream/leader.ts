@@ -100,22 +100,22 @@ export class LeaderLease {
    */
   async tryAcquire(): Promise<boolean> {
     const now = this.clock();
-    let cur: LeaderView | undefined;
+    let entry: KvEntry | null;
     try {
-      cur = await this.holder();
+      entry = await this.kv.get(KEY);
     } catch (e) {
       // The bucket cannot be read (its stream is changing leader): nobody can renew meanwhile, so the
       // holder's silence counts only from the next successful read.
       this.seen = undefined;
       throw e;
     }
+    const cur = parse(entry);
     this.record = { id: this.id, epoch: 0, sinceMs: now };
     const value = JSON.stringify(this.record);
     try {
       if (!cur) {
-        // Absent, deleted or expired: create() fails if anyone else got there first.
-        const e = await this.kv.get(KEY);
-        this.revision = e ? await this.kv.update(KEY, value, e.revision) : await this.kv.create(KEY, value);
+        // Absent, deleted or expired (a delete marker is updated at its revision): fails if anyone else got there first.
+        this.revision = entry ? await this.kv.update(KEY, value, entry.revision) : await this.kv.create(KEY, value);
       } else if (cur.id === this.id) {
         this.revision = await this.kv.update(KEY, value, cur.revision);
       } else {

@@ -112,6 +112,8 @@ export interface Subjects {
   fromDatanode(id: string, verb: DatanodeSelfVerb): string;
   /** Wildcard over every datanode's `fromDatanode(·, verb)` (the namenode subscribes it). */
   fromDatanodeAll(verb: DatanodeSelfVerb): string;
+  /** The datanode id in a subject matched by `fromDatanodeAll` (the token before the verb). */
+  datanodeOfSubject(subject: string): string;
   /** Subject on which the frames of one chunk write are fanned out to its replicas. */
   data(writeId: string): string;
   event(kind: EventKind): string;
@@ -157,6 +159,10 @@ export function subjects(prefix = "woods"): Subjects {
     fromDatanodeAll: (verb) => {
       if (!(DATANODE_SELF_VERBS as readonly string[]).includes(verb)) throw new TypeError(`unknown datanode self verb ${verb}`);
       return `${prefix}.namenode.dn.*.${verb}`;
+    },
+    datanodeOfSubject: (subject) => {
+      const tokens = subject.split(".");
+      return tokens[tokens.length - 2] ?? "";
     },
     data: (writeId) => `${prefix}.data.${assertToken(writeId, "write id")}`,
     event: (kind) => {

@@ -49,8 +49,7 @@ function serveFromDatanode(nc: NatsConnection, subj: Subjects, ctx: NamenodeCont
     subj.fromDatanodeAll(verb),
     namenodeRequests[verb],
     (req, { msg }) => {
-      const tokens = msg.subject.split(".");
-      const subjectId = tokens[tokens.length - 2];
+      const subjectId = subj.datanodeOfSubject(msg.subject);
       const mismatch = senderMismatch(ctx, verb, req as NamenodeRequest<DatanodeSelfVerb>, subjectId);
       if (mismatch) {
         ctx.log.warn({ subject: msg.subject, dn: subjectId }, `refused a ${verb} on ${msg.subject}: ${mismatch}`);
@@ -70,7 +69,7 @@ function serveFromDatanode(nc: NatsConnection, subj: Subjects, ctx: NamenodeCont
  * lease, and the handler refuses it (NOT_PRIMARY) but for a commit's retry of a batch applied
  * before, which is answered without changing anything.
  */
-function senderMismatch(ctx: NamenodeContext, verb: DatanodeSelfVerb, req: NamenodeRequest<DatanodeSelfVerb>, dn: string): string | undefined {
+export function senderMismatch(ctx: NamenodeContext, verb: DatanodeSelfVerb, req: NamenodeRequest<DatanodeSelfVerb>, dn: string): string | undefined {
   switch (verb) {
     case "heartbeat":
     case "report": {

@@ -12,11 +12,13 @@ import {
   namenodeRequests,
   WoodsError,
   type LogBatch,
+  type NamenodeRequest,
   type ShadowVerb,
   type Subjects,
 } from "../../messages/index.js";
 import { tailMetaLog, type LeaderLease, type MetaLogTail } from "../../jetstream/index.js";
-import { call, serve } from "../rpc.js";
+import { call, serve, validate } from "../rpc.js";
+import { senderMismatch } from "./actor.js";
 import type { Logger } from "../logger.js";
 import type { WoodsConfig } from "../../config/index.js";
 import type { NamenodeState } from "./state.js";
@@ -172,15 +174,15 @@ function listenToDatanodes(
     callback: (err, msg) => {
       if (err) return;
       try {
-        const tokens = msg.subject.split(".");
-        const subjectId = tokens[tokens.length - 2];
-        const parsed = schema.safeParse(decode(msg.data, msg.headers).value);
-        if (!parsed.success || (parsed.data as { id: string }).id !== subjectId) return;
+        const subjectId = subj.datanodeOfSubject(msg.subject);
+        const req = validate(schema, decode(msg.data, msg.headers).value);
+        // What the active refuses, the standby ignores.
+        if (senderMismatch(ctx, verb, req, subjectId)) return;
         if (verb === "heartbeat") {
-          const r = ctx.state.registry.heartbeat(parsed.data as never);
-          if (r.fullReport) onUnknown(subjectId!);
+          const r = ctx.state.registry.heartbeat(req as NamenodeRequest<"heartbeat">);
+          if (r.fullReport) onUnknown(subjectId);
         } else {
-          void handlers.report(ctx, parsed.data as never);
+          void handlers.report(ctx, req as NamenodeRequest<"report">);
         }
       } catch (e) {
         ctx.log.debug({ err: e, subject: msg.subject }, `standby ignored a ${verb}: ${(e as Error).message}`);
