@@ -31,19 +31,16 @@ export async function put(ctx: ClientContext, writeChunk: ChunkWriter, source: B
   // is recognised by the namenode as the same request, not a second writer (EXISTS).
   const clientId = `${ctx.nc.info?.client_id ?? "client"}-${randomUUID()}`;
   // An empty source is one request: created and completed at once.
+  const replication = opts.replication === undefined ? {} : { replication: opts.replication };
   const peeked = await peekEmpty(source);
   if (peeked.empty) {
-    await namenode("create", { path, ...(opts.replication === undefined ? {} : { replication: opts.replication }), clientId, empty: true });
+    await namenode("create", { path, ...replication, clientId, empty: true });
     const ms = ctx.nowMs() - startedMs;
     log.debug({ path, ms }, `stored ${path}: empty, in ${ms} ms`);
     return { path, size: 0, chunks: 0, ms };
   }
   source = peeked.source;
-  const created = await namenode("create", {
-    path,
-    ...(opts.replication === undefined ? {} : { replication: opts.replication }),
-    clientId,
-  });
+  const created = await namenode("create", { path, ...replication, clientId });
   const { fileId } = created;
   log.debug({ path, fileId }, `created ${path} as ${fileId} (replication ${created.replication})`);
 

@@ -15,19 +15,17 @@ export const create: VerbHandler<"create"> = async (ctx, req) => {
     await ctx.sync();
     ctx.state.leases.renew(retried.fileId, ctx.clock());
     ctx.log.info({ path, fileId: retried.fileId, clientId: req.clientId }, `${path} create retried by its writer: answered with file ${retried.fileId} again`);
-    return {
-      fileId: retried.fileId,
-      path,
-      replication: retried.replication,
-      chunkSizeBytes: ctx.config.chunkSizeBytes,
-      frameSizeBytes: ctx.config.frameSizeBytes,
-      leaseMs: ctx.config.namenode.leaseMs,
-    };
+    return createReply(ctx, retried.fileId, path, retried.replication);
   }
   const fileId = ctx.newId();
   const entry = ctx.state.ns.checkCreate({ path, replication, fileId, atMs: ctx.clock(), clientId: req.clientId });
   await ctx.logAndApply(entry);
   ctx.log.info({ path, fileId, replication }, `${path} is being written as file ${fileId} with replication ${replication}`);
+  return createReply(ctx, fileId, path, replication);
+};
+
+/** What a create answers: the file and how to write it. */
+function createReply(ctx: NamenodeContext, fileId: string, path: string, replication: number): NamenodeReplies["create"] {
   return {
     fileId,
     path,
@@ -36,25 +34,17 @@ export const create: VerbHandler<"create"> = async (ctx, req) => {
     frameSizeBytes: ctx.config.frameSizeBytes,
     leaseMs: ctx.config.namenode.leaseMs,
   };
-};
+}
 
 /** An empty file in one request: `create` then `complete`, appended together. */
 async function createEmpty(ctx: NamenodeContext, path: string, replication: number, clientId: string | undefined): Promise<NamenodeReplies["create"]> {
   const { ns } = ctx.state;
-  const reply = (fileId: string, repl: number): NamenodeReplies["create"] => ({
-    fileId,
-    path,
-    replication: repl,
-    chunkSizeBytes: ctx.config.chunkSizeBytes,
-    frameSizeBytes: ctx.config.frameSizeBytes,
-    leaseMs: ctx.config.namenode.leaseMs,
-  });
   // A retry whose first attempt landed (its answer was lost): the same file, once durable.
   const doneId = ctx.state.recentlyCompleted.fileOf(clientId);
   const done = doneId !== undefined ? ns.fileById(doneId) : undefined;
   if (done && done.path === path && done.state === "complete") {
     await ctx.sync();
-    return reply(done.fileId, done.replication);
+    return createReply(ctx, done.fileId, path, done.replication);
   }
   const fileId = ctx.newId();
   const atMs = ctx.clock();
@@ -72,5 +62,5 @@ async function createEmpty(ctx: NamenodeContext, path: string, replication: numb
   await Promise.all([created, completed]);
   ctx.log.info({ path, fileId, replication }, `${path} was created empty as file ${fileId}`);
   ctx.event("file.created", { path, fileId, size: 0, chunks: 0 });
-  return reply(fileId, replication);
+  return createReply(ctx, fileId, path, replication);
 }
