@@ -5,6 +5,7 @@
  */
 import test from "ava";
 import { IndexedTable, KeyIndex, hashKey } from "../../actors/namenode/key-index.js";
+import { seededRng } from "../../actors/namenode/placement.js";
 
 interface Row {
   a: string;
@@ -12,22 +13,9 @@ interface Row {
   v: number;
 }
 
-/** xorshift32: repeatable "random" numbers for a seed. */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
-}
-
 test("an indexed table agrees with Maps under a seeded mix of adds, deletes, renames and replaces", (t) => {
   const seed = Number(process.env.WOODS_SIM_SEED ?? 20261126);
-  const rand = rng(seed);
+  const rand = seededRng(seed);
   const table = new IndexedTable<Row>([(r) => r.a, (r) => r.b]);
   const byA = new Map<string, Row>();
   const byB = new Map<string, Row>();
