@@ -28,7 +28,8 @@ test.after.always(async () => {
 
 test.serial("every put acknowledged around a datanode kill -9 reads back byte-exact", async (t) => {
   const writer = writeStream(cluster, acked, { prefix: "/stream", seed: 11, minBytes: 100_000, maxBytes: 2 * MiB + 300_000 });
-  await new Promise((r) => setTimeout(r, 2000));
+  // Kill once the stream is under way: at least one put acknowledged (a fixed pause was too short on a loaded machine).
+  await waitFor(() => acked.hashes.size > 0 || null, 60_000, "a first acknowledged put");
   const before = acked.hashes.size;
   await cluster.ok(["cluster", "stop", VICTIM, "--kill"]);
   const killedAt = Date.now();
