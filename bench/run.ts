@@ -1,21 +1,21 @@
 /**
- * `npm run bench [-- --quick] [-- --size-mib N] [-- --only metadata|append|restart]`: woods put/get with
+ * `npm run bench [-- --quick] [-- --size-mib N] [-- --only put|metadata|append|restart]`: woods put/get with
  * replication 3 and 1 against the NATS Object Store's own put/get of the same file on the same
  * nats-server, metadata operations/s against core request/reply and JetStream publishes, repair,
  * appends, and namenode restart time and heap (bench/restart.ts), all in one run. Prints tables and writes docs/benchmarks.md (full run only).
  */
-import { mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync, createReadStream, createWriteStream } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync, openSync, writeSync, closeSync } from "node:fs";
 import { tmpdir, cpus, totalmem } from "node:os";
 import { join } from "node:path";
 import { execFileSync } from "node:child_process";
-import { randomFillSync, createHash } from "node:crypto";
+import { randomFillSync } from "node:crypto";
 import { freePort } from "../cli/cluster/ports.js";
 import { clusterUp, clusterDown } from "../cli/cluster/commands.js";
 import { loadConfig } from "../config/index.js";
 import { WoodsClient } from "../actors/client/index.js";
 import { connectNats } from "../actors/index.js";
 import { adminCreds } from "./auth.js";
-import { objectStorePutGet } from "./objectstore.js";
+import { transferBench, transferTable, type TransferKey } from "./transfer.js";
 import { repairBench } from "./repair.js";
 import { metadataBench, metadataTable } from "./metadata.js";
 import { appendBench, appendTable, type AppendBenchResult } from "./append.js";
@@ -40,14 +40,6 @@ function makeFile(path: string, bytes: number): void {
   }
   closeSync(fd);
 }
-
-async function sha256File(path: string): Promise<string> {
-  const h = createHash("sha256");
-  for await (const c of createReadStream(path, { highWaterMark: 4 << 20 })) h.update(c as Buffer);
-  return h.digest("hex");
-}
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** `--only metadata`: a cluster, the metadata benchmark, its table; docs/benchmarks.md untouched. */
 async function metadataOnly() {
@@ -88,76 +80,55 @@ async function restartOnly() {
   }
 }
 
-async function main() {
-  if (only === "metadata") return metadataOnly();
-  if (only === "append") return appendOnly();
-  if (only === "restart") return restartOnly();
-  if (only !== undefined) throw new Error(`--only takes "metadata", "append" or "restart", not ${JSON.stringify(only)}`);
-  const work = mkdtempSync(join(tmpdir(), "woods-bench-"));
-  const port = await freePort();
-  const file = join(work, "input.bin");
-  const out = join(work, "output.bin");
-  makeFile(file, sizeMiB * 1024 * 1024);
-  const want = await sha256File(file);
+/**
+ * A 3-datanode cluster, the put/get rounds on it and (with `withMetadata`) the metadata benchmark;
+ * the cluster is taken down before returning.
+ */
+async function transferAndMetadata(work: string, port: number, file: string, withMetadata: boolean) {
   const state = await clusterUp({ dir: join(work, "cluster"), datanodes: 3, replication: 3, chunkSizeBytes: 64 * 1024 * 1024, port, detach: true });
   const creds = adminCreds(state.dir);
   const config = loadConfig({ overrides: { nats: { url: state.nats, creds }, log: { level: "warn" } } });
   const client = await WoodsClient.connect(config, { name: "woods-bench" });
   const staged = await WoodsClient.connect({ ...config, writePath: "staged" }, { name: "woods-bench-staged" });
   const nc = await connectNats({ url: state.nats, name: "woods-bench-baseline", creds });
-  const results: Record<string, number[]> = { os_put: [], os_get: [], rf3_put: [], rf3_get: [], rf1_put: [], rf1_get: [], staged_put: [], cp: [] };
-  const mib = sizeMiB;
-  let metaTable = "";
-  let metaRows: MetadataRow[] = [];
   try {
-    for (let r = 0; r < rounds; r++) {
-      const os = await objectStorePutGet(nc, file, out, sizeMiB * 1024 * 1024);
-      results.os_put.push(os.putMiBs);
-      results.os_get.push(os.getMiBs);
-      for (const rf of [3, 1]) {
-        const remote = `/bench/r${r}-rf${rf}.bin`;
-        let t = performance.now();
-        await client.put(createReadStream(file, { highWaterMark: 1 << 20 }), remote, { replication: rf });
-        results[`rf${rf}_put`].push(mib / ((performance.now() - t) / 1000));
-        t = performance.now();
-        const sink = createWriteStream(out);
-        await client.get(remote, sink);
-        await new Promise<void>((res, rej) => sink.end((e?: Error | null) => (e ? rej(e) : res())));
-        results[`rf${rf}_get`].push(mib / ((performance.now() - t) / 1000));
-        if ((await sha256File(out)) !== want) throw new Error(`woods get of ${remote} returned different bytes`);
-        await client.rm(remote);
-      }
-      {
-        const t = performance.now();
-        await staged.put(createReadStream(file, { highWaterMark: 1 << 20 }), `/bench/r${r}-staged.bin`, { replication: 3 });
-        results.staged_put.push(mib / ((performance.now() - t) / 1000));
-        await client.rm(`/bench/r${r}-staged.bin`);
-      }
-      const t = performance.now();
-      execFileSync("cp", [file, join(work, "copy.bin")]);
-      execFileSync("sync");
-      results.cp.push(mib / ((performance.now() - t) / 1000));
-      rmSync(join(work, "copy.bin"));
-    }
-    metaRows = await metadataBench({ natsUrl: state.nats, creds, quick });
-    metaTable = metadataTable(metaRows);
+    const transfer = await transferBench({ client, staged, nc, work, file, sizeMiB, rounds });
+    const metaRows = withMetadata ? await metadataBench({ natsUrl: state.nats, creds, quick }) : [];
+    return { transfer, metaRows, natsBinary: state.natsServer.binary };
   } finally {
     await client.close();
     await staged.close();
     await nc.close();
     await clusterDown(state.dir);
   }
-  const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]));
-  const rows: [string, number, string][] = [
-    ["Object Store put (native SHA-256, 1 MiB chunks)", m.os_put, "1.00 (baseline)"],
-    ["woods put, replication 3 (direct)", m.rf3_put, (m.rf3_put / m.os_put).toFixed(2)],
-    ["woods put, replication 1 (direct)", m.rf1_put, (m.rf1_put / m.os_put).toFixed(2)],
-    ["woods put, replication 3 (staged via Object Store)", m.staged_put, (m.staged_put / m.os_put).toFixed(2)],
-    ["Object Store get", m.os_get, "1.00 (baseline)"],
-    ["woods get, replication 3", m.rf3_get, (m.rf3_get / m.os_get).toFixed(2)],
-    ["woods get, replication 1", m.rf1_get, (m.rf1_get / m.os_get).toFixed(2)],
-    ["cp + sync of the file (disk)", m.cp, "-"],
-  ];
+}
+
+/** `--only put [--size-mib N]`: the put/get table alone; docs/benchmarks.md untouched. */
+async function transferOnly() {
+  const work = mkdtempSync(join(tmpdir(), "woods-bench-"));
+  try {
+    const file = join(work, "input.bin");
+    makeFile(file, sizeMiB * 1024 * 1024);
+    const { transfer } = await transferAndMetadata(work, await freePort(), file, false);
+    console.log(transferTable(transfer, sizeMiB, rounds).table);
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+async function main() {
+  if (only === "metadata") return metadataOnly();
+  if (only === "append") return appendOnly();
+  if (only === "restart") return restartOnly();
+  if (only === "put") return transferOnly();
+  if (only !== undefined) throw new Error(`--only takes "put", "metadata", "append" or "restart", not ${JSON.stringify(only)}`);
+  const work = mkdtempSync(join(tmpdir(), "woods-bench-"));
+  const port = await freePort();
+  const file = join(work, "input.bin");
+  makeFile(file, sizeMiB * 1024 * 1024);
+  const { transfer, metaRows, natsBinary } = await transferAndMetadata(work, port, file, true);
+  const metaTable = metadataTable(metaRows);
+  const { table, m } = transferTable(transfer, sizeMiB, rounds);
   // Repair: a datanode holding its share of a 1 GiB file (64 MiB with --quick) dies.
   const repairMiB = quick ? 64 : 1024;
   const repairFile = join(work, "repair-input.bin");
@@ -181,12 +152,7 @@ async function main() {
   // Namenode restart and heap (issue 5): its own nats-server and namenode processes; 100k files with --quick.
   const restartMd = restartTable(await restartBench({ quick, work }));
   console.log("\n" + restartMd);
-  const natsVersion = execFileSync(state.natsServer.binary, ["--version"], { encoding: "utf8" }).trim();
-  const table = [
-    `| what (${sizeMiB} MiB file, median of ${rounds}) | MiB/s | ratio to Object Store |`,
-    "|---|---:|---:|",
-    ...rows.map(([w, v, r]) => `| ${w} | ${v.toFixed(1)} | ${r} |`),
-  ].join("\n");
+  const natsVersion = execFileSync(natsBinary, ["--version"], { encoding: "utf8" }).trim();
   console.log(table);
   console.log("\n" + metaTable);
   if (!quick) {

@@ -1,8 +1,8 @@
 /**
  * `get`: stat, then read each chunk in ranged slices (`readInflightMax` in
  * flight) from its replicas, failing over on error, timeout or CHECKSUM.
- * A chunk is assembled and its whole CRC32 checked before any of it reaches
- * the sink, so a bad replica can be retried without emitting bad bytes; the
+ * Every slice of a chunk is fetched and the chunk's whole CRC32 checked (combined
+ * from the slices' own) before any of it reaches the sink, so a bad replica can be retried without emitting bad bytes; the
  * next chunk is fetched while the current one drains into the sink.
  * Failing over is immediate (no backoff: another replica is another disk), and a
  * replica that failed once in a `get` is tried last for the rest of it, so a frozen
@@ -11,7 +11,7 @@
 import { once } from "node:events";
 import type { Writable } from "node:stream";
 import { crc32 } from "node:zlib";
-import { WoodsError, chunkChecksum, normalizePath, toWoodsError, type ChunkInfo, type DatanodeReplies } from "../../messages/index.js";
+import { WoodsError, chunkChecksum, crc32Combine, normalizePath, toWoodsError, type ChunkInfo, type DatanodeReplies } from "../../messages/index.js";
 import { call } from "../rpc.js";
 import type { ClientContext, ProgressListener } from "./types.js";
 
@@ -64,16 +64,19 @@ async function readPass(
   order: string[],
   frameSizeBytes: number,
   suspects: Set<string>,
-): Promise<{ data: Buffer; used: string[] }> {
+): Promise<{ pieces: Uint8Array[]; crc: number; used: string[] }> {
   const { nc, subj, config } = ctx;
-  const data = Buffer.allocUnsafe(chunk.size);
   const queue = slicesOf(chunk.size, frameSizeBytes);
+  // The slices are kept as they arrived (no copy into one chunk-sized buffer), each checksummed
+  // once; the chunk's CRC is combined from theirs.
+  const pieces: Uint8Array[] = new Array(queue.length);
+  const crcs: number[] = new Array(queue.length);
   let next = 0;
   let current = 0;
   const used = new Set<string>();
   const errors: string[] = [];
 
-  const readSlice = async (offset: number, length: number): Promise<void> => {
+  const readSlice = async (index: number, offset: number, length: number): Promise<void> => {
     for (;;) {
       const at = current;
       if (at >= order.length) {
@@ -92,7 +95,8 @@ async function readPass(
         if (!(bytes instanceof Uint8Array) || bytes.length !== length) {
           throw new WoodsError("IO", `${dn} returned ${bytes instanceof Uint8Array ? bytes.length : "no"} bytes for a ${length}-byte slice at ${offset}`);
         }
-        data.set(bytes, offset);
+        pieces[index] = bytes;
+        crcs[index] = crc32(bytes) >>> 0;
         return;
       } catch (e) {
         const err = toWoodsError(e);
@@ -112,8 +116,9 @@ async function readPass(
 
   const worker = async () => {
     while (next < queue.length) {
-      const [offset, length] = queue[next++];
-      await readSlice(offset, length);
+      const index = next++;
+      const [offset, length] = queue[index];
+      await readSlice(index, offset, length);
     }
   };
   const workers = Math.max(1, Math.min(config.client.readInflightMax, queue.length));
@@ -121,7 +126,9 @@ async function readPass(
   const settled = await Promise.allSettled(runs);
   const failure = settled.find((s): s is PromiseRejectedResult => s.status === "rejected");
   if (failure) throw failure.reason;
-  return { data, used: order.filter((dn) => used.has(dn)) };
+  let crc = 0;
+  for (let i = 0; i < queue.length; i++) crc = crc32Combine(crc, crcs[i], queue[i][1]);
+  return { pieces, crc, used: order.filter((dn) => used.has(dn)) };
 }
 
 /** `replicas` in the namenode's order, except that replicas in `suspects` go last (stable). */
@@ -130,16 +137,16 @@ export function replicaOrder(replicas: readonly string[], suspects: ReadonlySet<
 }
 
 /**
- * Reads and verifies a whole chunk, trying passes that start at successive replicas until one
+ * Reads and verifies a whole chunk (returned as its slices, in order), trying passes that start at successive replicas until one
  * matches the checksum. `suspects` (replicas that already failed in this operation) are tried
  * last, and every replica that fails now is added to it.
  */
-export async function readChunk(ctx: ReaderContext, chunk: ChunkInfo, frameSizeBytes: number, suspects: Set<string> = new Set()): Promise<Buffer> {
-  if (chunk.size === 0) return Buffer.alloc(0);
+export async function readChunk(ctx: ReaderContext, chunk: ChunkInfo, frameSizeBytes: number, suspects: Set<string> = new Set()): Promise<Uint8Array[]> {
+  if (chunk.size === 0) return [];
   const problems: string[] = [];
   const order = replicaOrder(chunk.replicas, suspects);
   for (let first = 0; first < order.length; first++) {
-    let pass: { data: Buffer; used: string[] };
+    let pass: Awaited<ReturnType<typeof readPass>>;
     try {
       pass = await readPass(ctx, chunk, order.slice(first), frameSizeBytes, suspects);
     } catch (e) {
@@ -147,8 +154,8 @@ export async function readChunk(ctx: ReaderContext, chunk: ChunkInfo, frameSizeB
       problems.push((e as Error).message);
       break;
     }
-    const got = chunkChecksum(crc32(pass.data));
-    if (got === chunk.checksum) return pass.data;
+    const got = chunkChecksum(pass.crc);
+    if (got === chunk.checksum) return pass.pieces;
     const msg = `data from ${pass.used.join(", ")} has ${got}, the namenode recorded ${chunk.checksum}`;
     for (const dn of pass.used) suspects.add(dn);
     problems.push(msg);
@@ -179,19 +186,12 @@ export async function get(ctx: ReaderContext, remote: string, sink: Writable, op
   let size = 0;
   let nextRead = chunks.length > 0 ? fetch(0) : null;
   for (let k = 0; k < chunks.length; k++) {
-    const data = await nextRead!;
+    const pieces = await nextRead!;
     nextRead = k + 1 < chunks.length ? fetch(k + 1) : null;
-    if (opts.onProgress) {
-      // In frame-sized pieces, so progress moves smoothly rather than a chunk at a time.
-      for (let at = 0; at < data.length; at += frameSizeBytes) {
-        const piece = data.subarray(at, Math.min(at + frameSizeBytes, data.length));
-        await writeWithBackpressure(sink, piece);
-        size += piece.length;
-        opts.onProgress(size, st.size);
-      }
-    } else {
-      await writeWithBackpressure(sink, data);
-      size += data.length;
+    for (const piece of pieces) {
+      await writeWithBackpressure(sink, piece);
+      size += piece.length;
+      opts.onProgress?.(size, st.size);
     }
   }
   if (size !== st.size) throw new WoodsError("INTERNAL", `${path}: chunks add up to ${size} bytes but the file is ${st.size} bytes`);

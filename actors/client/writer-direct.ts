@@ -11,6 +11,7 @@ import {
   WoodsError,
   chunkChecksum,
   crcHex,
+  crc32Combine,
   decode,
   toWoodsError,
   type DatanodeReplies,
@@ -47,13 +48,41 @@ function parseAck(data: Uint8Array): FrameAck | null {
   }
 }
 
+/** The CRC32 of a chunk built from its frames' CRCs as they are sent, in order. */
+class RunningCrc {
+  private crc = 0;
+  private through = 0;
+  constructor(private readonly data: Uint8Array) {}
+
+  /** CRC32 of the frame at `offset`, folded into the chunk's when it is the next one. */
+  next(offset: number, frame: Uint8Array): number {
+    const c = crc32(frame) >>> 0;
+    if (offset === this.through) {
+      this.crc = crc32Combine(this.crc, c, frame.length);
+      this.through += frame.length;
+    }
+    return c;
+  }
+
+  /** The whole chunk's CRC32 (checksumming whatever was not sent, e.g. after every replica failed). */
+  whole(): number {
+    if (this.through < this.data.length) {
+      const rest = this.data.subarray(this.through);
+      this.crc = crc32Combine(this.crc, crc32(rest), rest.length);
+      this.through = this.data.length;
+    }
+    return this.crc;
+  }
+}
+
 /** Writes one chunk to its replicas over the broker fan-out; replicas that fail are reported, not thrown. */
 export async function writeChunkDirect(ctx: WriterContext, req: ChunkWriteRequest): Promise<ChunkWriteResult> {
   const { nc, subj, config, log } = ctx;
   const { chunkId, version, data, frameSizeBytes } = req;
   const timeoutMs = config.client.requestTimeoutMs;
   const sizeBytes = data.length;
-  const checksum = chunkChecksum(crc32(data));
+  // Each byte is checksummed once: every frame's CRC is combined into the chunk's as it is sent.
+  const chunkCrc = new RunningCrc(data);
   const failed: ReplicaFailure[] = [];
 
   // 1. Every replica opens a temp file and subscribes to the data subject before answering.
@@ -71,7 +100,7 @@ export async function writeChunkDirect(ctx: WriterContext, req: ChunkWriteReques
     }),
   );
   const active = new Set(opened.filter((dn): dn is string => dn !== null));
-  if (active.size === 0) return { confirmed: [], failed, checksum, sizeBytes };
+  if (active.size === 0) return { confirmed: [], failed, checksum: chunkChecksum(chunkCrc.whole()), sizeBytes };
 
   // 2. Stream the frames.
   const windowFrames = config.client.writeWindowFrames;
@@ -134,7 +163,7 @@ export async function writeChunkDirect(ctx: WriterContext, req: ChunkWriteReques
       const h = natsHeaders();
       h.set(FRAME_HEADERS.offset, String(offset));
       h.set(FRAME_HEADERS.seq, String(seq));
-      h.set(FRAME_HEADERS.crc32, crcHex(crc32(frame)));
+      h.set(FRAME_HEADERS.crc32, crcHex(chunkCrc.next(offset, frame)));
       const timer = setTimeout(() => {
         const p = pending.get(seq);
         if (!p) return;
@@ -156,6 +185,7 @@ export async function writeChunkDirect(ctx: WriterContext, req: ChunkWriteReques
     pending.clear();
   }
 
+  const checksum = chunkChecksum(chunkCrc.whole());
   const closeStartMs = performance.now();
   // 3. Survivors verify length and CRC, fsync and rename; only their answer makes a replica count.
   const closed = await Promise.all(

@@ -9,7 +9,7 @@
  * without knowing anything else, and its own CRC means a torn or truncated file is rejected.
  */
 import { crc32 } from "node:zlib";
-import { WoodsError } from "../../messages/index.js";
+import { WoodsError, crc32Combine } from "../../messages/index.js";
 import { assert } from "../lifecycle.js";
 
 export const CHUNK_MAGIC = Buffer.from("WOODCHNK", "latin1");
@@ -84,8 +84,25 @@ export function chunkFileBytes(dataLength: number, blockSizeBytes: number): numb
 }
 
 /**
+ * A piece of data checksummed against the block boundaries it will land on: the CRC of each part
+ * that falls in one block, and the CRC of the whole piece (combined from the parts, so the bytes
+ * are read once).
+ */
+export interface MeasuredPiece {
+  /** The accumulator's length when it was measured: it may only be added there. */
+  readonly at: number;
+  readonly length: number;
+  /** CRC32 of the whole piece. */
+  readonly crc: number;
+  /** CRC32 of each part of the piece that lies in one block, in order. */
+  readonly partCrcs: number[];
+  readonly partLengths: number[];
+}
+
+/**
  * Computes per-block CRC32s and the whole-data CRC32 as bytes arrive in pieces of any size
- * (frames are not aligned to blocks).
+ * (frames are not aligned to blocks). Each byte is checksummed once: the CRC of a piece and
+ * of the whole data are combined from the per-block parts (messages/crc32-combine.ts).
  */
 export class BlockCrcAccumulator {
   readonly blockSizeBytes: number;
@@ -110,21 +127,43 @@ export class BlockCrcAccumulator {
     return this.dataCrc >>> 0;
   }
 
-  update(bytes: Uint8Array): void {
-    this.dataCrc = crc32(bytes, this.dataCrc);
-    this.length += bytes.length;
-    let at = 0;
-    while (at < bytes.length) {
-      const take = Math.min(this.blockSizeBytes - this.blockFill, bytes.length - at);
-      this.blockCrc = crc32(bytes.subarray(at, at + take), this.blockCrc);
-      this.blockFill += take;
+  /** Checksums `bytes` as the next piece (nothing is recorded until `add`). */
+  measure(bytes: Uint8Array): MeasuredPiece {
+    const partCrcs: number[] = [];
+    const partLengths: number[] = [];
+    let crc = 0;
+    let fill = this.blockFill;
+    for (let at = 0; at < bytes.length; ) {
+      const take = Math.min(this.blockSizeBytes - fill, bytes.length - at);
+      const part = crc32(bytes.subarray(at, at + take)) >>> 0;
+      partCrcs.push(part);
+      partLengths.push(take);
+      crc = crc32Combine(crc, part, take);
+      fill = (fill + take) % this.blockSizeBytes;
       at += take;
+    }
+    return { at: this.length, length: bytes.length, crc, partCrcs, partLengths };
+  }
+
+  /** Records a piece measured at the current length. */
+  add(piece: MeasuredPiece): void {
+    assert(piece.at === this.length, "a measured piece is added where it was measured");
+    for (let i = 0; i < piece.partCrcs.length; i++) {
+      const len = piece.partLengths[i];
+      this.blockCrc = crc32Combine(this.blockCrc, piece.partCrcs[i], len);
+      this.blockFill += len;
       if (this.blockFill === this.blockSizeBytes) {
         this.blockCrcs.push(this.blockCrc >>> 0);
         this.blockCrc = 0;
         this.blockFill = 0;
       }
     }
+    this.dataCrc = crc32Combine(this.dataCrc, piece.crc, piece.length);
+    this.length += piece.length;
+  }
+
+  update(bytes: Uint8Array): void {
+    this.add(this.measure(bytes));
   }
 
   /** The CRCs of every block, the last one possibly partial. */

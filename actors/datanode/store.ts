@@ -16,6 +16,7 @@ import {
   BLOCK_CRC_BYTES,
   FOOTER_BYTES,
   BlockCrcAccumulator,
+  type MeasuredPiece,
   buildTrailer,
   chunkFileBytes,
   chunkFileName,
@@ -136,7 +137,12 @@ export interface ChunkWriter {
   readonly version: number;
   /** Bytes accepted so far (= the next expected offset). */
   readonly receivedBytes: number;
-  write(offset: number, bytes: Uint8Array): Promise<void>;
+  /**
+   * Checksums the next piece against the chunk's block boundaries without writing it; its `crc` is
+   * the piece's CRC32. Handing it to `write` with the same bytes saves reading them twice.
+   */
+  measure(bytes: Uint8Array): MeasuredPiece;
+  write(offset: number, bytes: Uint8Array, measured?: MeasuredPiece): Promise<void>;
   close(sizeBytes: number, checksum: string): Promise<{ sizeBytes: number; checksum: string }>;
   abort(): Promise<void>;
 }
@@ -892,7 +898,11 @@ class FileChunkWriter implements ChunkWriter {
     this.busy = true;
   }
 
-  async write(offset: number, bytes: Uint8Array): Promise<void> {
+  measure(bytes: Uint8Array): MeasuredPiece {
+    return this.crcs.measure(bytes);
+  }
+
+  async write(offset: number, bytes: Uint8Array, measured?: MeasuredPiece): Promise<void> {
     this.enter("write");
     try {
       if (offset !== this.offset) {
@@ -905,6 +915,8 @@ class FileChunkWriter implements ChunkWriter {
       if (offset + bytes.length > this.init.maxSizeBytes) {
         throw new WoodsError("TOO_LARGE", `frame ending at ${offset + bytes.length} exceeds chunk ${this.chunkId}'s limit of ${this.init.maxSizeBytes} bytes`);
       }
+      assert(!measured || (measured.at === offset && measured.length === bytes.length), "a measured piece is written where it was measured");
+      const piece = measured ?? this.crcs.measure(bytes);
       try {
         await writeFully(this.init.fh, bytes, offset);
       } catch (e) {
@@ -913,7 +925,7 @@ class FileChunkWriter implements ChunkWriter {
         await this.store.noteIoError(this.init.dir, e, `writing chunk ${this.chunkId} failed`);
         throw err;
       }
-      this.crcs.update(bytes);
+      this.crcs.add(piece);
       this.offset += bytes.length;
       this.store.noteBytes("write", bytes.length);
     } finally {

@@ -47,6 +47,24 @@ test("block CRCs computed from unaligned frames equal those of the whole data", 
   t.is(s.dataLength, data.length);
 });
 
+test("a measured piece carries its own CRC32 and is added only where it was measured", (t) => {
+  const data = randomBytes(BLOCK * 2 + 100);
+  const acc = new BlockCrcAccumulator(BLOCK);
+  const first = acc.measure(data.subarray(0, 1500));
+  t.is(first.crc, crc32(data.subarray(0, 1500)) >>> 0);
+  t.deepEqual(first.partLengths, [1024, 476]);
+  const stale = acc.measure(data.subarray(1500));
+  acc.add(first);
+  // `stale` was measured at length 0 (block boundaries of offset 0), not at 1500.
+  t.throws(() => acc.add(stale));
+  const second = acc.measure(data.subarray(1500));
+  t.deepEqual(second.partLengths, [548, 100]);
+  acc.add(second);
+  const s = acc.finish();
+  t.deepEqual(s.blockCrcs, blockCrcsOf(data, BLOCK));
+  t.is(s.dataCrc, crc32(data) >>> 0);
+});
+
 test("an empty chunk has no blocks and a valid footer", (t) => {
   const file = wholeFile(Buffer.alloc(0));
   t.is(file.length, FOOTER_BYTES);

@@ -3,7 +3,6 @@
  * writes each frame in arrival order, acknowledging it to the frame's reply subject.
  */
 import type { Msg } from "@nats-io/transport-node";
-import { crc32 } from "node:zlib";
 import { WoodsError, toWoodsError, encode, type DatanodeRequest, type DatanodeReplies, type FrameAck } from "../../../messages/index.js";
 import type { DatanodeContext } from "../context.js";
 import type { ActiveWrite } from "../writes.js";
@@ -76,13 +75,14 @@ function onFrame(ctx: DatanodeContext, w: ActiveWrite, msg: Msg): void {
   w.chain = w.chain.then(async () => {
     w.framesQueued--;
     try {
-      // Checked here, just before the write, so the bytes written are the bytes checked.
-      const actual = crc32(data) >>> 0;
-      if (actual !== meta.crc32) {
-        throw new WoodsError("CHECKSUM", `frame ${meta.seq} of chunk ${w.chunkId} has CRC32 ${actual.toString(16)}, header says ${meta.crc32.toString(16)}`);
-      }
       if (w.aborted || !w.writer) throw new WoodsError("NOT_FOUND", `write of chunk ${w.chunkId} was aborted`);
-      await w.writer.write(meta.offset, data);
+      // Checked here, just before the write, so the bytes written are the bytes checked; the
+      // block checksums of the chunk file come from the same single pass over the bytes.
+      const measured = w.writer.measure(data);
+      if (measured.crc !== meta.crc32) {
+        throw new WoodsError("CHECKSUM", `frame ${meta.seq} of chunk ${w.chunkId} has CRC32 ${measured.crc.toString(16)}, header says ${meta.crc32.toString(16)}`);
+      }
+      await w.writer.write(meta.offset, data, measured);
       w.framesWritten++;
       sendAck(ctx, msg, meta.seq);
     } catch (e) {

@@ -1,0 +1,92 @@
+/**
+ * Put and get of one file: the Object Store's own put/get (the baseline), woods put/get with replication 3 and 1,
+ * a staged put, and `cp` + `sync`, in rounds; every woods get is checked by SHA-256 against the source.
+ */
+import { createReadStream, createWriteStream, rmSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import type { NatsConnection } from "@nats-io/transport-node";
+import type { WoodsClient } from "../actors/client/index.js";
+import { objectStorePutGet } from "./objectstore.js";
+
+export type TransferKey = "os_put" | "os_get" | "rf3_put" | "rf3_get" | "rf1_put" | "rf1_get" | "staged_put" | "cp";
+
+export interface TransferOptions {
+  /** Direct-path client and staged-path client, both connected to the cluster. */
+  client: WoodsClient;
+  staged: WoodsClient;
+  /** A plain connection for the Object Store baseline. */
+  nc: NatsConnection;
+  work: string;
+  file: string;
+  sizeMiB: number;
+  rounds: number;
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const h = createHash("sha256");
+  for await (const c of createReadStream(path, { highWaterMark: 4 << 20 })) h.update(c as Buffer);
+  return h.digest("hex");
+}
+
+export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** MiB/s of each transfer, one figure per round. */
+export async function transferBench(o: TransferOptions): Promise<Record<TransferKey, number[]>> {
+  const { client, staged, nc, work, file, sizeMiB: mib } = o;
+  const out = join(work, "output.bin");
+  const want = await sha256File(file);
+  const results: Record<TransferKey, number[]> = { os_put: [], os_get: [], rf3_put: [], rf3_get: [], rf1_put: [], rf1_get: [], staged_put: [], cp: [] };
+  for (let r = 0; r < o.rounds; r++) {
+    const os = await objectStorePutGet(nc, file, out, mib * 1024 * 1024);
+    results.os_put.push(os.putMiBs);
+    results.os_get.push(os.getMiBs);
+    for (const rf of [3, 1] as const) {
+      const remote = `/bench/r${r}-rf${rf}.bin`;
+      let t = performance.now();
+      await client.put(createReadStream(file, { highWaterMark: 1 << 20 }), remote, { replication: rf });
+      results[`rf${rf}_put`].push(mib / ((performance.now() - t) / 1000));
+      t = performance.now();
+      const sink = createWriteStream(out);
+      await client.get(remote, sink);
+      await new Promise<void>((res, rej) => sink.end((e?: Error | null) => (e ? rej(e) : res())));
+      results[`rf${rf}_get`].push(mib / ((performance.now() - t) / 1000));
+      if ((await sha256File(out)) !== want) throw new Error(`woods get of ${remote} returned different bytes`);
+      await client.rm(remote);
+    }
+    {
+      const t = performance.now();
+      await staged.put(createReadStream(file, { highWaterMark: 1 << 20 }), `/bench/r${r}-staged.bin`, { replication: 3 });
+      results.staged_put.push(mib / ((performance.now() - t) / 1000));
+      await client.rm(`/bench/r${r}-staged.bin`);
+    }
+    const t = performance.now();
+    execFileSync("cp", [file, join(work, "copy.bin")]);
+    execFileSync("sync");
+    results.cp.push(mib / ((performance.now() - t) / 1000));
+    rmSync(join(work, "copy.bin"));
+  }
+  return results;
+}
+
+/** The put/get table: median MiB/s and the ratio to the Object Store's figure of the same direction. */
+export function transferTable(results: Record<TransferKey, number[]>, sizeMiB: number, rounds: number): { table: string; m: Record<TransferKey, number> } {
+  const m = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)])) as Record<TransferKey, number>;
+  const rows: [string, number, string][] = [
+    ["Object Store put (native SHA-256, 1 MiB chunks)", m.os_put, "1.00 (baseline)"],
+    ["woods put, replication 3 (direct)", m.rf3_put, (m.rf3_put / m.os_put).toFixed(2)],
+    ["woods put, replication 1 (direct)", m.rf1_put, (m.rf1_put / m.os_put).toFixed(2)],
+    ["woods put, replication 3 (staged via Object Store)", m.staged_put, (m.staged_put / m.os_put).toFixed(2)],
+    ["Object Store get", m.os_get, "1.00 (baseline)"],
+    ["woods get, replication 3", m.rf3_get, (m.rf3_get / m.os_get).toFixed(2)],
+    ["woods get, replication 1", m.rf1_get, (m.rf1_get / m.os_get).toFixed(2)],
+    ["cp + sync of the file (disk)", m.cp, "-"],
+  ];
+  const table = [
+    `| what (${sizeMiB} MiB file, median of ${rounds}) | MiB/s | ratio to Object Store |`,
+    "|---|---:|---:|",
+    ...rows.map(([w, v, r]) => `| ${w} | ${v.toFixed(1)} | ${r} |`),
+  ].join("\n");
+  return { table, m };
+}
