@@ -84,6 +84,7 @@ export const configSchema = z
         frameAckTimeoutMs: positive,
         minReplicasForCommit: positive.max(16),
         readInflightMax: positive.max(256),
+        readFromAllReplicas: z.boolean(),
         requestTimeoutMs: positive,
         appendTailMaxBytes: positive.max(8 * 1024 * 1024),
         retry: z

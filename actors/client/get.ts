@@ -55,13 +55,16 @@ export async function writeWithBackpressure(sink: Writable, data: Uint8Array): P
 }
 
 /**
- * Reads one chunk, slices spread over `readInflightMax` workers. Replicas are tried in
- * `order`; once one fails every later slice goes to the next, so a pass moves forward only.
+ * Reads one chunk, slices spread over `readInflightMax` workers. With `lanes` > 1 the slices are
+ * dealt round robin over the first `lanes` replicas of `order` (several disks and datanodes serve one
+ * chunk at once); with 1 every slice goes to the first. A replica that fails is out for the rest of
+ * the pass: its slice, and every later one, goes to the next replica still in, so a pass moves forward only.
  */
 async function readPass(
   ctx: ReaderContext,
   chunk: ChunkInfo,
   order: string[],
+  lanes: number,
   frameSizeBytes: number,
   suspects: Set<string>,
 ): Promise<{ pieces: Uint8Array[]; crc: number; used: string[] }> {
@@ -72,17 +75,16 @@ async function readPass(
   const pieces: Uint8Array[] = new Array(queue.length);
   const crcs: number[] = new Array(queue.length);
   let next = 0;
-  let current = 0;
+  let live = order.slice();
   const used = new Set<string>();
   const errors: string[] = [];
 
   const readSlice = async (index: number, offset: number, length: number): Promise<void> => {
     for (;;) {
-      const at = current;
-      if (at >= order.length) {
+      if (live.length === 0) {
         throw new WoodsError("ALL_REPLICAS_FAILED", `chunk ${chunk.id}: every replica failed (${errors.join("; ") || "no live replica"})`);
       }
-      const dn = order[at];
+      const dn = live[index % Math.min(lanes, live.length)];
       used.add(dn);
       try {
         const r = await call<DatanodeReplies["read"]>(
@@ -101,13 +103,13 @@ async function readPass(
       } catch (e) {
         const err = toWoodsError(e);
         suspects.add(dn);
-        // Only the first worker to see this replica fail moves the pass on.
-        if (current === at) {
+        // Only the first worker to see this replica fail takes it out of the pass.
+        if (live.includes(dn)) {
           errors.push(`${dn}: ${err.code} ${err.message}`);
-          current = at + 1;
+          live = live.filter((x) => x !== dn);
           ctx.log.warn(
             { dn, chunkId: chunk.id, offset, code: err.code },
-            `read of chunk ${chunk.id} at ${offset} from ${dn} failed (${err.message}); ${current < order.length ? `falling over to ${order[current]}` : "no replica left"}`,
+            `read of chunk ${chunk.id} at ${offset} from ${dn} failed (${err.message}); ${live.length > 0 ? `falling over to ${live.slice(0, lanes).join(", ")}` : "no replica left"}`,
           );
         }
       }
@@ -145,21 +147,28 @@ export async function readChunk(ctx: ReaderContext, chunk: ChunkInfo, frameSizeB
   if (chunk.size === 0) return [];
   const problems: string[] = [];
   const order = replicaOrder(chunk.replicas, suspects);
-  for (let first = 0; first < order.length; first++) {
+  // First every replica not suspected serves a share of the slices; if the assembled chunk does
+  // not match its checksum (a replica holds other, self-consistent bytes), passes from one replica
+  // each, starting at successive ones, find a copy that does.
+  const spread = ctx.config.client.readFromAllReplicas ? order.filter((dn) => !suspects.has(dn)).length : 1;
+  const passes: Array<{ from: number; lanes: number }> = spread > 1 ? [{ from: 0, lanes: spread }] : [];
+  for (let first = 0; first < order.length; first++) passes.push({ from: first, lanes: 1 });
+  for (const { from, lanes } of passes) {
     let pass: Awaited<ReturnType<typeof readPass>>;
     try {
-      pass = await readPass(ctx, chunk, order.slice(first), frameSizeBytes, suspects);
+      pass = await readPass(ctx, chunk, order.slice(from), lanes, frameSizeBytes, suspects);
     } catch (e) {
-      // A failed pass already tried every replica from `first` on.
+      // A failed pass already tried every replica from `from` on.
       problems.push((e as Error).message);
       break;
     }
     const got = chunkChecksum(pass.crc);
     if (got === chunk.checksum) return pass.pieces;
     const msg = `data from ${pass.used.join(", ")} has ${got}, the namenode recorded ${chunk.checksum}`;
-    for (const dn of pass.used) suspects.add(dn);
     problems.push(msg);
-    ctx.log.warn({ chunkId: chunk.id, replicas: pass.used }, `chunk ${chunk.id} failed its checksum: ${msg}; trying another replica`);
+    // A mixed pass cannot say which replica was wrong; single-replica passes can.
+    if (lanes === 1) for (const dn of pass.used) suspects.add(dn);
+    ctx.log.warn({ chunkId: chunk.id, replicas: pass.used }, `chunk ${chunk.id} failed its checksum: ${msg}; trying ${lanes > 1 ? "one replica at a time" : "another replica"}`);
   }
   throw new WoodsError(
     "ALL_REPLICAS_FAILED",
