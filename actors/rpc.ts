@@ -82,9 +82,12 @@ export function serve<S extends z.ZodType, R extends object>(
   opts: { log: Logger; queue?: string; verb?: string; service?: WoodsService },
 ): Subscription {
   const service = opts.service ?? serviceOf(nc);
+  // Who serves the subject, for the request spans: read once (pino re-parses its bindings on every call).
+  const who = opts.log.bindings?.() ?? {};
+  const withWho = { ...opts, who };
   if (service) {
     const name = opts.verb ?? subject.slice(subject.lastIndexOf(".") + 1);
-    return service.addEndpoint(name, subject, (msg) => void handleOne(msg, schema, handler, opts, service), opts.queue);
+    return service.addEndpoint(name, subject, (msg) => void handleOne(msg, schema, handler, withWho, service), opts.queue);
   }
   return nc.subscribe(subject, {
     queue: opts.queue,
@@ -93,7 +96,7 @@ export function serve<S extends z.ZodType, R extends object>(
         opts.log.error({ err, subject }, `subscription to ${subject} failed`);
         return;
       }
-      void handleOne(msg, schema, handler, opts);
+      void handleOne(msg, schema, handler, withWho);
     },
   });
 }
@@ -102,7 +105,7 @@ async function handleOne<S extends z.ZodType, R extends object>(
   msg: Msg,
   schema: S,
   handler: Handler<S, R>,
-  opts: { log: Logger; verb?: string },
+  opts: { log: Logger; verb?: string; who: Record<string, unknown> },
   service?: WoodsService,
 ): Promise<void> {
   const startedMs = performance.now();
@@ -110,7 +113,7 @@ async function handleOne<S extends z.ZodType, R extends object>(
   // A span per request, child of the caller's (trace context in the NATS headers); who serves it is
   // the logger's identity. With telemetry off this is a non-recording span.
   const parent = extractTrace(msg.headers);
-  const who = opts.log.bindings?.() ?? {};
+  const who = opts.who;
   const span = tracer().startSpan(`woods.${verb}`, {
     kind: SpanKind.SERVER,
     attributes: { "messaging.system": "nats", "messaging.destination.name": msg.subject, "woods.actor": String(who.actor ?? ""), "woods.node.id": String(who.nodeId ?? "") },

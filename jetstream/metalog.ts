@@ -13,10 +13,9 @@ import {
   DeliverPolicy,
   JetStreamApiError,
   JetStreamApiCodes,
-  type JetStreamClient,
-  type JetStreamManager,
 } from "@nats-io/jetstream";
 import { randomUUID } from "node:crypto";
+import { PubAckError, PubAckPublisher, PUB_ACK_ERR } from "./pub-ack.js";
 import { decode, encode, logBatchSchema, WoodsError, type LogBatch, type LogEntry, type Subjects } from "../messages/index.js";
 
 /** The few logger methods this module uses (pino fits). */
@@ -226,7 +225,7 @@ interface Waiter {
  * resolves with the stream sequence of the batch that made it durable.
  */
 export class MetaLogAppender {
-  private readonly js: JetStreamClient;
+  private readonly publisher: PubAckPublisher;
   private readonly writerId = randomUUID().replaceAll("-", "");
   private queue: Waiter[] = [];
   private inflightBatches = 0;
@@ -250,7 +249,7 @@ export class MetaLogAppender {
     private readonly subj: Subjects,
     private readonly opts: AppenderOptions,
   ) {
-    this.js = jetstream(nc, { timeout: opts.publishTimeoutMs });
+    this.publisher = new PubAckPublisher(nc);
     this.lastSeqValue = opts.lastSeq;
     this.tailSeq = opts.lastSeq;
     this.log = opts.log ?? silent;
@@ -318,6 +317,11 @@ export class MetaLogAppender {
       }
       this.boundaries.push(run);
     });
+  }
+
+  /** Stops listening for acknowledgements (after `flush`); later appends are not acknowledged. */
+  close(): void {
+    this.publisher.close();
   }
 
   /** Resolves once everything queued so far is published (or failed). */
@@ -390,10 +394,10 @@ export class MetaLogAppender {
       if (attempt > 0) await new Promise((r) => setTimeout(r, this.opts.retryDelayMs));
       if (this.fatalError) throw this.fatalError;
       try {
-        const ack = await this.js.publish(this.subj.metaLog(), data, {
-          msgID,
-          expect: { lastSequence: expected },
-          timeout: this.opts.publishTimeoutMs,
+        const ack = await this.publisher.publish(this.subj.metaLog(), data, {
+          msgId: msgID,
+          expectLastSequence: expected,
+          timeoutMs: this.opts.publishTimeoutMs,
         });
         if (!ack.duplicate && ack.seq !== expected + 1) {
           throw new MetaLogFatalError("FENCED", `metadata log batch landed at ${ack.seq}, expected ${expected + 1}`);
@@ -404,7 +408,7 @@ export class MetaLogAppender {
         return ack.seq;
       } catch (e) {
         if (e instanceof MetaLogFatalError) throw e;
-        if (e instanceof JetStreamApiError && e.code === JetStreamApiCodes.StreamWrongLastSequence) {
+        if (e instanceof PubAckError && e.errCode === PUB_ACK_ERR.wrongLastSequence) {
           // Overtook the batch before it (still being retried)? Wait for it, then try again.
           if (await previous) {
             if (lastError === OVERTOOK) {

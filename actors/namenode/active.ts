@@ -266,6 +266,7 @@ export async function becomeActive(d: ActiveDeps): Promise<ActivePhase> {
       for (const s of subs) s.unsubscribe();
       await appender.flush();
       await checkpointer.stop();
+      appender.close();
       if (opts.release && !fatal) {
         await d.lease.release();
         log.info({ epoch }, `namenode ${id} gave the leader lease up: a standby takes over at its next campaign`);
