@@ -7,7 +7,7 @@ import { createHash } from "node:crypto";
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { WoodsClient } from "../actors/client/index.js";
+import { fileSource, type WoodsClient } from "../actors/client/index.js";
 import { objectStorePutGet } from "./objectstore.js";
 
 export type TransferKey = "os_put" | "os_get" | "rf3_put" | "rf3_get" | "rf1_put" | "rf1_get" | "staged_put" | "cp";
@@ -45,7 +45,8 @@ export async function transferBench(o: TransferOptions): Promise<Record<Transfer
     for (const rf of [3, 1] as const) {
       const remote = `/bench/r${r}-rf${rf}.bin`;
       let t = performance.now();
-      await client.put(createReadStream(file, { highWaterMark: 1 << 20 }), remote, { replication: rf });
+      // As `woods put FILE` reads it: whole chunks straight from the file.
+      await client.put(fileSource(file, client.config.chunkSizeBytes), remote, { replication: rf });
       results[`rf${rf}_put`].push(mib / ((performance.now() - t) / 1000));
       t = performance.now();
       const sink = createWriteStream(out);
@@ -57,7 +58,7 @@ export async function transferBench(o: TransferOptions): Promise<Record<Transfer
     }
     {
       const t = performance.now();
-      await staged.put(createReadStream(file, { highWaterMark: 1 << 20 }), `/bench/r${r}-staged.bin`, { replication: 3 });
+      await staged.put(fileSource(file, staged.config.chunkSizeBytes), `/bench/r${r}-staged.bin`, { replication: 3 });
       results.staged_put.push(mib / ((performance.now() - t) / 1000));
       await client.rm(`/bench/r${r}-staged.bin`);
     }

@@ -530,12 +530,13 @@ On a terminal a progress bar runs on stderr and the rate is shown at the end (no
     )
     .action(
       action(async (local: string, remote: string, o: { replication?: number; json?: boolean }, cmd: Command) => {
-        const { createReadStream } = await import("node:fs");
+        const { fileSource } = await import("../actors/client/index.js");
         const { normalizePath } = await import("../messages/index.js");
         normalizePath(remote);
         const totalBytes = localSize(local);
-        const source = local === "-" ? process.stdin : createReadStream(local, { highWaterMark: 1024 * 1024 });
         await withClient(cmd, async (c) => {
+          // A file is read in whole chunks (no copy into them); stdin in whatever pieces it gives.
+          const source = local === "-" ? process.stdin : fileSource(local, c.config.chunkSizeBytes);
           const { transferProgress, transferNotice } = await import("./progress.js");
           const progress = await transferProgress(`put ${remote}`, totalBytes);
           const r = await c.put(source, remote, { replication: o.replication, onProgress: progress.onProgress }).finally(() => progress.stop());

@@ -5,4 +5,5 @@ export type { GetOptions, GetResult } from "./get.js";
 export type { AppendOptions, AppendResult } from "./append.js";
 export { withRetry, retryDelayMs, isRetryable, type RetryPolicy, type RetryOptions } from "./retry.js";
 export { chunkStream, type ByteSource } from "./chunker.js";
+export { fileSource } from "./file-source.js";
 export type { ChunkWriteRequest, ChunkWriteResult, ChunkWriter, ReplicaFailure, ProgressListener } from "./types.js";
