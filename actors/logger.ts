@@ -22,15 +22,10 @@ export function logFormat(isTTY: boolean, envValue: string | undefined = process
   return isTTY ? "pretty" : "json";
 }
 
-/**
- * One pino logger per actor process, tagged with `{ actor, nodeId }`, one line per event on stdout (see `logFormat`).
- * JSON lines are written asynchronously: lines logged while a write is in flight go out together in the next one
- * (a namenode logs each file it creates; one write syscall per line was ~5 % of its time at 10,000 creates/s).
- * What is pending is flushed synchronously when the process exits; a `kill -9` can lose the last few milliseconds of lines.
- */
+/** One pino logger per actor process, tagged with `{ actor, nodeId }`, one line per event on stdout (see `logFormat`). */
 export function createLogger(actor: string, nodeId: string, level = "info"): Logger {
   const options = { level, base: { actor, nodeId, pid: process.pid }, timestamp: pino.stdTimeFunctions.isoTime, mixin: traceFields };
-  if (logFormat(!!process.stdout.isTTY) === "json") return pino(options, pino.destination({ dest: 1, sync: false }));
+  if (logFormat(!!process.stdout.isTTY) === "json") return pino(options);
   return pino(options, prettyDestination(process.stdout));
 }
 
