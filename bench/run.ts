@@ -26,7 +26,7 @@ import type { MetadataRow } from "./metadata.js";
 const args = process.argv.slice(2);
 const quick = args.includes("--quick");
 const sizeArg = args.indexOf("--size-mib");
-const sizeMiB = sizeArg >= 0 ? Number(args[sizeArg + 1]) : quick ? 16 : 256;
+const sizeMiB = sizeArg >= 0 ? Number(args[sizeArg + 1]) : quick ? 16 : 1024;
 const rounds = quick ? 1 : 3;
 const onlyArg = args.indexOf("--only");
 const only = onlyArg >= 0 ? args[onlyArg + 1] : undefined;
@@ -91,14 +91,16 @@ async function transferAndMetadata(work: string, port: number, file: string, wit
   const client = await WoodsClient.connect(config, { name: "woods-bench" });
   const staged = await WoodsClient.connect({ ...config, writePath: "staged" }, { name: "woods-bench-staged" });
   const nc = await connectNats({ url: state.nats, name: "woods-bench-baseline", creds });
+  const nc2 = await connectNats({ url: state.nats, name: "woods-bench-ceiling", creds });
   try {
-    const transfer = await transferBench({ client, staged, nc, work, file, sizeMiB, rounds });
+    const transfer = await transferBench({ client, staged, nc, nc2, work, file, sizeMiB, rounds });
     const metaRows = withMetadata ? await metadataBench({ natsUrl: state.nats, creds, quick }) : [];
     return { transfer, metaRows, natsBinary: state.natsServer.binary };
   } finally {
     await client.close();
     await staged.close();
     await nc.close();
+    await nc2.close();
     await clusterDown(state.dir);
   }
 }
