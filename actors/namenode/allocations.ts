@@ -20,6 +20,8 @@ export class Allocations {
   private readonly byChunk = new Map<string, Allocation>();
   /** fileId → index → chunkId of the open allocation for that index. */
   private readonly byFile = new Map<string, Map<number, string>>();
+  /** datanode id → open allocations with a replica on it. */
+  private readonly openByNode = new Map<string, number>();
 
   constructor(private readonly onTransition: TransitionListener = () => undefined) {}
 
@@ -39,8 +41,14 @@ export class Allocations {
     if (previous !== undefined) this.end(previous, "ABANDON");
     const rec: Allocation = { ...a, state: "allocated" };
     this.byChunk.set(a.chunkId, rec);
+    for (const dn of a.replicas) this.openByNode.set(dn, (this.openByNode.get(dn) ?? 0) + 1);
     perFile.set(a.index, a.chunkId);
     return rec;
+  }
+
+  /** Open allocations with a replica on `dn` (chunks being written there, not yet committed). */
+  openOn(dn: string): number {
+    return this.openByNode.get(dn) ?? 0;
   }
 
   /** A replica reported the chunk stored. */
@@ -87,7 +95,12 @@ export class Allocations {
   }
 
   private forget(a: Allocation): void {
-    this.byChunk.delete(a.chunkId);
+    const wasOpen = this.byChunk.delete(a.chunkId);
+    for (const dn of wasOpen ? a.replicas : []) {
+      const left = (this.openByNode.get(dn) ?? 1) - 1;
+      if (left > 0) this.openByNode.set(dn, left);
+      else this.openByNode.delete(dn);
+    }
     const perFile = this.byFile.get(a.fileId);
     if (perFile?.get(a.index) === a.chunkId) perFile.delete(a.index);
     if (perFile?.size === 0) this.byFile.delete(a.fileId);

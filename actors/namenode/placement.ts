@@ -49,6 +49,29 @@ export function spreadOverZones<T extends { zone?: string }>(ordered: readonly T
   return ranked.map((r) => r.n);
 }
 
+/** Bytes promised to chunks allocated on a node and not committed yet (its heartbeats do not show them). */
+export type PendingBytes = (id: string) => number;
+const NONE_PENDING: PendingBytes = () => 0;
+
+/**
+ * Nodes whose free space (less what is promised to open allocations) is within this fraction of
+ * the freest node's count as equally free. Ranking by exact bytes sends every chunk allocated
+ * between two heartbeats to the same node (the freest stays the freest until its next heartbeat);
+ * within the band the node with the fewest bytes promised, then the least loaded, goes first.
+ */
+export const FREE_SPACE_BAND = 0.05;
+
+/** The free-space policy's order, best first. */
+function byFreeSpace<T extends PlacementNode>(eligible: readonly T[], pendingBytes: PendingBytes): T[] {
+  const free = new Map(eligible.map((n) => [n.id, n.availableBytes - pendingBytes(n.id)]));
+  const best = Math.max(...free.values());
+  const width = Math.max(1, Math.abs(best) * FREE_SPACE_BAND);
+  const band = (n: T) => Math.floor((best - free.get(n.id)!) / width);
+  return [...eligible].sort(
+    (a, b) => band(a) - band(b) || pendingBytes(a.id) - pendingBytes(b.id) || a.load - b.load || a.activeWrites - b.activeWrites || cmp(a.id, b.id),
+  );
+}
+
 /** A random source returning floats in [0, 1). */
 export type Rng = () => number;
 
@@ -91,7 +114,7 @@ export class Placement {
    * Fewer eligible nodes than `replication` gives as many as there are, so a
    * small cluster still writes; none gives NOT_ENOUGH_NODES.
    */
-  choose(nodes: readonly PlacementNode[], replication: number, exclude: readonly string[] = []): string[] {
+  choose(nodes: readonly PlacementNode[], replication: number, exclude: readonly string[] = [], pendingBytes: PendingBytes = NONE_PENDING): string[] {
     const excluded = new Set(exclude);
     // Sort by id first so every policy is independent of the registry's insertion order.
     const eligible = nodes.filter((n) => n.state === "alive" && !n.decommissioning && !excluded.has(n.id)).sort((a, b) => cmp(a.id, b.id));
@@ -103,11 +126,10 @@ export class Placement {
     }
     const n = Math.min(replication, eligible.length);
     const zones = new Set(eligible.map(zoneOf));
-    if (zones.size > 1 && n > 1) return spreadOverZones(this.order(eligible)).slice(0, n).map((x) => x.id);
+    if (zones.size > 1 && n > 1) return spreadOverZones(this.order(eligible, pendingBytes)).slice(0, n).map((x) => x.id);
     switch (this.currentPolicy) {
       case "free-space":
-        return [...eligible]
-          .sort((a, b) => b.availableBytes - a.availableBytes || a.load - b.load || a.activeWrites - b.activeWrites || cmp(a.id, b.id))
+        return byFreeSpace(eligible, pendingBytes)
           .slice(0, n)
           .map((x) => x.id);
       case "random": {
@@ -134,12 +156,10 @@ export class Placement {
    * Without zones `choose` keeps its own shorter paths (a partial shuffle draws fewer numbers), so
    * clusters without zones place exactly as before.
    */
-  private order<T extends PlacementNode>(eligible: readonly T[]): T[] {
+  private order<T extends PlacementNode>(eligible: readonly T[], pendingBytes: PendingBytes): T[] {
     switch (this.currentPolicy) {
       case "free-space":
-        return [...eligible].sort(
-          (a, b) => b.availableBytes - a.availableBytes || a.load - b.load || a.activeWrites - b.activeWrites || cmp(a.id, b.id),
-        );
+        return byFreeSpace(eligible, pendingBytes);
       case "random": {
         const pool = [...eligible];
         for (let i = 0; i < pool.length - 1; i++) {

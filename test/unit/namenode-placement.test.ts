@@ -1,6 +1,7 @@
 import test from "ava";
 import { Placement, readOrder, seededRng, type PlacementNode } from "../../actors/namenode/placement.js";
 import { WoodsError } from "../../messages/index.js";
+import { Allocations } from "../../actors/namenode/allocations.js";
 
 const node = (id: string, over: Partial<PlacementNode> = {}): PlacementNode => ({ id, state: "alive", availableBytes: 1000, load: 0, activeWrites: 0, ...over });
 const cluster = () => [node("dn1"), node("dn2"), node("dn3"), node("dn4"), node("dn5")];
@@ -42,6 +43,36 @@ test("free-space prefers the most available bytes and breaks ties by load", (t) 
     node("dn4", { availableBytes: 300 }),
   ];
   t.deepEqual(p.choose(nodes, 3), ["dn3", "dn2", "dn4"]);
+});
+
+test("free-space treats nodes within 5% of the freest as equally free and spreads open allocations over them", (t) => {
+  const p = new Placement("free-space", seededRng(1));
+  const GiB = 2 ** 30;
+  // Three datanodes on disks with nearly the same free space (dn1 slightly ahead), one clearly fuller.
+  const nodes = [
+    node("dn1", { availableBytes: 100 * GiB + 5 }),
+    node("dn2", { availableBytes: 100 * GiB }),
+    node("dn3", { availableBytes: 99 * GiB }),
+    node("dn4", { availableBytes: 60 * GiB }),
+  ];
+  // Allocations between two heartbeats: each counts against its nodes, so single-replica chunks go round.
+  const allocs = new Allocations();
+  const chunk = 64 * 2 ** 20;
+  const pending = (dn: string) => allocs.openOn(dn) * chunk;
+  const firsts: string[] = [];
+  for (let i = 0; i < 6; i++) {
+    const [dn] = p.choose(nodes, 1, [], pending);
+    firsts.push(dn);
+    allocs.add({ chunkId: `c${i}`, fileId: "f", index: i, version: 1, replicas: [dn] });
+  }
+  t.deepEqual(firsts, ["dn1", "dn2", "dn3", "dn1", "dn2", "dn3"]);
+  // Exact bytes alone (nothing pending) would put every chunk on dn1; the fuller dn4 is never among the first.
+  t.deepEqual(p.choose(nodes, 3), ["dn1", "dn2", "dn3"]);
+  // A commit ends the allocation, and the node's count with it.
+  allocs.committed("c0");
+  t.is(allocs.openOn("dn1"), 1);
+  allocs.dropFile("f");
+  t.is(allocs.openOn("dn1") + allocs.openOn("dn2") + allocs.openOn("dn3"), 0);
 });
 
 test("random placement with the same seed repeats the same choices", (t) => {

@@ -4,7 +4,9 @@ import { writingFileRenewed } from "./writing.js";
 /** `allocate {fileId, index, exclude?}`: places a new chunk; remembered in memory only (logged at commit). */
 export const allocate: VerbHandler<"allocate"> = (ctx, req) => {
   const f = writingFileRenewed(ctx, req.fileId);
-  const replicas = ctx.state.placement.choose(ctx.state.registry.allNodes(), f.replication, req.exclude ?? []);
+  const { allocations } = ctx.state;
+  const chunkBytes = ctx.config.chunkSizeBytes;
+  const replicas = ctx.state.placement.choose(ctx.state.registry.allNodes(), f.replication, req.exclude ?? [], (dn) => allocations.openOn(dn) * chunkBytes);
   const chunkId = ctx.newId();
   const version = 1;
   ctx.state.allocations.add({ chunkId, fileId: f.fileId, index: req.index, version, replicas });
