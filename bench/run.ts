@@ -15,9 +15,10 @@ import { loadConfig } from "../config/index.js";
 import { WoodsClient } from "../actors/client/index.js";
 import { connectNats } from "../actors/index.js";
 import { adminCreds } from "./auth.js";
-import { transferBench, transferTable, type TransferKey } from "./transfer.js";
+import { transferBench, transferTable, transferCpuTable } from "./transfer.js";
+import { CpuMeter } from "./cpu-split.js";
 import { repairBench } from "./repair.js";
-import { metadataBench, metadataTable } from "./metadata.js";
+import { metadataBench, metadataTable, METADATA_NOTES } from "./metadata.js";
 import { appendBench, appendTable, type AppendBenchResult } from "./append.js";
 import { restartBench, restartTable, RESTART_NOTES } from "./restart.js";
 import { ratioChart, type RatioBar } from "./chart.js";
@@ -93,9 +94,14 @@ async function transferAndMetadata(work: string, port: number, file: string, wit
   const nc = await connectNats({ url: state.nats, name: "woods-bench-baseline", creds });
   const nc2 = await connectNats({ url: state.nats, name: "woods-bench-ceiling", creds });
   try {
-    const transfer = await transferBench({ client, staged, nc, nc2, work, file, sizeMiB, rounds });
+    const pids: Record<string, number> = {};
+    if (state.natsServer.pid) pids.nats = state.natsServer.pid;
+    if (state.namenode.pid) pids.namenode = state.namenode.pid;
+    for (const d of state.datanodes) if (d.pid) pids[d.id] = d.pid;
+    const cpu = new CpuMeter(pids);
+    const transfer = await transferBench({ client, staged, nc, nc2, work, file, sizeMiB, rounds, cpu });
     const metaRows = withMetadata ? await metadataBench({ natsUrl: state.nats, creds, quick }) : [];
-    return { transfer, metaRows, natsBinary: state.natsServer.binary };
+    return { transfer, metaRows, natsBinary: state.natsServer.binary, cpuMd: transferCpuTable(cpu) };
   } finally {
     await client.close();
     await staged.close();
@@ -111,8 +117,8 @@ async function transferOnly() {
   try {
     const file = join(work, "input.bin");
     makeFile(file, sizeMiB * 1024 * 1024);
-    const { transfer } = await transferAndMetadata(work, await freePort(), file, false);
-    console.log(transferTable(transfer, sizeMiB, rounds).table);
+    const { transfer, cpuMd } = await transferAndMetadata(work, await freePort(), file, false);
+    console.log(transferTable(transfer, sizeMiB, rounds).table + "\n\n" + cpuMd);
   } finally {
     rmSync(work, { recursive: true, force: true });
   }
@@ -128,7 +134,7 @@ async function main() {
   const port = await freePort();
   const file = join(work, "input.bin");
   makeFile(file, sizeMiB * 1024 * 1024);
-  const { transfer, metaRows, natsBinary } = await transferAndMetadata(work, port, file, true);
+  const { transfer, metaRows, natsBinary, cpuMd } = await transferAndMetadata(work, port, file, true);
   const metaTable = metadataTable(metaRows);
   const { table, m } = transferTable(transfer, sizeMiB, rounds);
   // Repair: a datanode holding its share of a 1 GiB file (64 MiB with --quick) dies.
@@ -156,6 +162,7 @@ async function main() {
   console.log("\n" + restartMd);
   const natsVersion = execFileSync(natsBinary, ["--version"], { encoding: "utf8" }).trim();
   console.log(table);
+  console.log("\n" + cpuMd);
   console.log("\n" + metaTable);
   if (!quick) {
     const doc = [
@@ -169,11 +176,20 @@ async function main() {
       "",
       "![ratios against the same-run baselines, with targets](benchmarks.svg)",
       "",
+      "Where the CPU went (each process's CPU time over the operation; the rest is the kernel's own threads, mostly page-cache",
+      "writeback; why the figures are what they are: [write-path.md](write-path.md)):",
+      "",
+      cpuMd,
+      "",
       "Metadata operations/s: raw namenode requests (msgpack via `call()`, no client retries), callers spread over up to 4 NATS connections;",
-      "create is two requests (create, then complete of an empty file). Baselines at the same concurrency on the same connections:",
-      "core request/reply of 100 B to an echo subscriber in the bench process, and JetStream acked publishes of 100 B to a file-storage stream.",
+      "create is one request (`create {empty: true}`: created and completed in one log batch, as `woods put` of an empty source does).",
+      "Every figure is the median of three runs after a warm-up of each operation. Baselines at the same concurrency on the same",
+      "connections: core request/reply of 100 B to an echo subscriber in the bench process, and JetStream acked publishes of 100 B",
+      "to a file-storage stream.",
       "",
       metaTable,
+      "",
+      METADATA_NOTES,
       "",
       repairTable,
       "",
@@ -189,7 +205,7 @@ async function main() {
       "",
       RESTART_NOTES,
       "",
-      "Where the time goes, and why repairs pass through memory: [write-path.md](write-path.md).",
+      "Where the time goes in puts and gets, and why repairs pass through memory: [write-path.md](write-path.md).",
       "",
     ].join("\n");
     writeFileSync(join(process.cwd(), "docs", "benchmarks.md"), doc);

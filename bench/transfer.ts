@@ -9,6 +9,7 @@ import { join } from "node:path";
 import type { NatsConnection } from "@nats-io/transport-node";
 import { fileSource, type WoodsClient } from "../actors/client/index.js";
 import { objectStorePutGet } from "./objectstore.js";
+import { cpuTable, type CpuMeter } from "./cpu-split.js";
 
 export type TransferKey = "os_put" | "os_get" | "rf3_put" | "rf3_get" | "rf1_put" | "rf1_get" | "staged_put" | "cp" | "transport";
 
@@ -24,6 +25,8 @@ export interface TransferOptions {
   file: string;
   sizeMiB: number;
   rounds: number;
+  /** Measures where the CPU goes in each timed operation (absent: not measured). */
+  cpu?: CpuMeter;
 }
 
 export async function sha256File(path: string): Promise<string> {
@@ -37,31 +40,34 @@ export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor
 /** MiB/s of each transfer, one figure per round. */
 export async function transferBench(o: TransferOptions): Promise<Record<TransferKey, number[]>> {
   const { client, staged, nc, work, file, sizeMiB: mib } = o;
+  const around = <T>(key: string, fn: () => Promise<T>): Promise<T> => (o.cpu ? o.cpu.measure(key, fn) : fn());
   const out = join(work, "output.bin");
   const want = await sha256File(file);
   const results: Record<TransferKey, number[]> = { os_put: [], os_get: [], rf3_put: [], rf3_get: [], rf1_put: [], rf1_get: [], staged_put: [], cp: [], transport: [] };
   for (let r = 0; r < o.rounds; r++) {
     results.transport.push(await transportCeiling(nc, o.nc2, mib));
-    const os = await objectStorePutGet(nc, file, out, mib * 1024 * 1024);
+    const os = await objectStorePutGet(nc, file, out, mib * 1024 * 1024, around);
     results.os_put.push(os.putMiBs);
     results.os_get.push(os.getMiBs);
     for (const rf of [3, 1] as const) {
       const remote = `/bench/r${r}-rf${rf}.bin`;
       let t = performance.now();
       // As `woods put FILE` reads it: whole chunks straight from the file.
-      await client.put(fileSource(file, client.config.chunkSizeBytes), remote, { replication: rf });
+      await around(`rf${rf}_put`, () => client.put(fileSource(file, client.config.chunkSizeBytes), remote, { replication: rf }));
       results[`rf${rf}_put`].push(mib / ((performance.now() - t) / 1000));
       t = performance.now();
-      const sink = createWriteStream(out);
-      await client.get(remote, sink);
-      await new Promise<void>((res, rej) => sink.end((e?: Error | null) => (e ? rej(e) : res())));
+      await around(`rf${rf}_get`, async () => {
+        const sink = createWriteStream(out);
+        await client.get(remote, sink);
+        await new Promise<void>((res, rej) => sink.end((e?: Error | null) => (e ? rej(e) : res())));
+      });
       results[`rf${rf}_get`].push(mib / ((performance.now() - t) / 1000));
       if ((await sha256File(out)) !== want) throw new Error(`woods get of ${remote} returned different bytes`);
       await client.rm(remote);
     }
     {
       const t = performance.now();
-      await staged.put(fileSource(file, staged.config.chunkSizeBytes), `/bench/r${r}-staged.bin`, { replication: 3 });
+      await around("staged_put", () => staged.put(fileSource(file, staged.config.chunkSizeBytes), `/bench/r${r}-staged.bin`, { replication: 3 }));
       results.staged_put.push(mib / ((performance.now() - t) / 1000));
       await client.rm(`/bench/r${r}-staged.bin`);
     }
@@ -102,6 +108,19 @@ export async function transportCeiling(pub: NatsConnection, subConn: NatsConnect
   const ms = performance.now() - t;
   sub.unsubscribe();
   return (count * size) / 1024 / 1024 / (ms / 1000);
+}
+
+/** Where the CPU went in the last round of each transfer. */
+export function transferCpuTable(cpu: CpuMeter): string {
+  return cpuTable(cpu, [
+    ["os_put", "Object Store put"],
+    ["rf3_put", "woods put, replication 3"],
+    ["rf1_put", "woods put, replication 1"],
+    ["staged_put", "woods put, replication 3, staged"],
+    ["os_get", "Object Store get"],
+    ["rf3_get", "woods get, replication 3"],
+    ["rf1_get", "woods get, replication 1"],
+  ]);
 }
 
 /** The put/get table: median MiB/s and the ratio to the Object Store's figure of the same direction. */
