@@ -89,24 +89,43 @@ export async function transportCeiling(pub: NatsConnection, subConn: NatsConnect
   const count = Math.max(1, Math.ceil((mib * 1024 * 1024) / size));
   const payload = new Uint8Array(size).fill(0x5a);
   const subject = `bench.ceiling.${process.pid}.${Date.now()}`;
+  // Core NATS drops messages for a subscriber that falls too far behind (a slow consumer), so the
+  // publisher stays at most WINDOW messages ahead of what the subscriber has taken.
+  const WINDOW = 8;
+  const STALL_MS = 30_000;
   let got = 0;
-  let done!: () => void;
-  const all = new Promise<void>((r) => (done = r));
+  let wake: (() => void) | null = null;
   const sub = subConn.subscribe(subject, {
     callback: () => {
-      if (++got === count) done();
+      got++;
+      wake?.();
     },
   });
   await subConn.flush();
+  const until = async (n: number) => {
+    while (got < n) {
+      const before = got;
+      let timer: NodeJS.Timeout | undefined;
+      await new Promise<void>((r) => {
+        wake = r;
+        timer = setTimeout(r, STALL_MS);
+      });
+      clearTimeout(timer);
+      wake = null;
+      if (got === before) throw new Error(`transport ceiling: the subscriber got ${got} of ${count} messages and nothing for ${STALL_MS} ms (dropped as a slow consumer?)`);
+    }
+  };
   const t = performance.now();
-  for (let i = 0; i < count; i++) {
-    pub.publish(subject, payload);
-    // Let the socket drain now and then, as a real sender would, instead of queueing the whole file.
-    if (i % 8 === 7) await pub.flush();
+  try {
+    for (let i = 0; i < count; i++) {
+      await until(i - WINDOW);
+      pub.publish(subject, payload);
+    }
+    await until(count);
+  } finally {
+    sub.unsubscribe();
   }
-  await all;
   const ms = performance.now() - t;
-  sub.unsubscribe();
   return (count * size) / 1024 / 1024 / (ms / 1000);
 }
 

@@ -302,7 +302,6 @@ export function planTick(ctx: WatchdogContext, view: ClusterView): WatchdogConte
   const chunks = [...view.chunks].sort(repairPriority);
   for (const c of chunks) {
     inView.add(c.chunkId);
-    const present = new Set([...c.good, ...c.corrupt]);
     let track = next.chunks.get(c.chunkId);
     if (track) reviewOrders(next, track, c, now);
     const ordered = new Set(Object.keys(track?.ordered ?? {}));
