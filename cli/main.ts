@@ -104,6 +104,14 @@ async function actorConfig(cmd: Command, logLevel?: string) {
  * Size of a local source when it is known: a regular file, or stdin redirected from one
  * (`< file`); undefined for pipes and terminals. Throws for a missing or non-regular LOCAL.
  */
+/** Errors a namenode's start cannot outwait: refused credentials or permissions, or a bad request/config. */
+function isPermanentStartError(e: unknown): boolean {
+  const err = e as { code?: unknown; message?: unknown } | undefined;
+  if (err?.code === "BAD_REQUEST") return true;
+  const text = String(err?.message ?? "").toLowerCase();
+  return text.includes("authorization violation") || text.includes("authentication") || text.includes("permissions violation");
+}
+
 function localSize(local: string): number | undefined {
   if (local === "-") {
     try {
@@ -415,26 +423,32 @@ Logs go to stdout: readable lines on a terminal, JSON lines otherwise (WOODS_LOG
               if (shuttingDown) return;
               log.warn({ code: err.code }, `stepping down (${err.message}); starting over as a standby`);
               restarts = restarts.then(async () => {
-                await nn.stop().catch(() => undefined);
-                // NATS may still be changing leaders (or be down): keep trying, like any actor reconnecting.
-                for (let attempt = 1; !shuttingDown; attempt++) {
-                  try {
-                    nn = await start();
-                    return;
-                  } catch (e) {
-                    const delayMs = Math.min(10_000, 500 * 2 ** Math.min(attempt, 5));
-                    log.warn({ err: e, attempt }, `could not start over (attempt ${attempt}): ${(e as Error).message}; trying again in ${delayMs} ms`);
-                    await new Promise((r) => setTimeout(r, delayMs));
-                  }
-                }
+                await nn?.stop().catch(() => undefined);
+                const next = await startUntilUp("start over");
+                if (next) nn = next;
               });
             },
           });
-        let nn = await start();
+        // NATS may still be forming its cluster, electing a stream leader or be down: keep trying, like any
+        // actor reconnecting. Only a refusal that waiting cannot change (credentials, bad config) ends the process.
+        const startUntilUp = async (what: string): Promise<import("../actors/namenode/index.js").NamenodeHandle | undefined> => {
+          for (let attempt = 1; !shuttingDown; attempt++) {
+            try {
+              return await start();
+            } catch (e) {
+              if (isPermanentStartError(e)) throw e;
+              const delayMs = Math.min(10_000, 500 * 2 ** Math.min(attempt, 5));
+              log.warn({ err: e, attempt }, `could not ${what} (attempt ${attempt}): ${(e as Error).message}; trying again in ${delayMs} ms`);
+              await new Promise((r) => setTimeout(r, delayMs));
+            }
+          }
+          return undefined;
+        };
+        let nn: import("../actors/namenode/index.js").NamenodeHandle | undefined = await startUntilUp("start");
         onShutdown(log, async () => {
           shuttingDown = true;
           await restarts;
-          await nn.stop();
+          await nn?.stop();
           await stopTelemetry();
         });
       }),
