@@ -75,8 +75,8 @@ function readYamlMapping(file: string): Tree {
 }
 
 const READY_TIMEOUT_MS = 60_000;
-/** How long a JetStream cluster may take to elect its meta leader and form every route. */
-const NATS_CLUSTER_TIMEOUT_MS = 30_000;
+/** How long a JetStream cluster may take to elect its meta leader and form every route (a loaded machine forming TLS routes took over 30 s). */
+const NATS_CLUSTER_TIMEOUT_MS = 60_000;
 const ZONE_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
 function natsBinary(): string {
