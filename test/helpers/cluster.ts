@@ -215,9 +215,12 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
   }
   const up = await runWoods(upArgs, { env: upEnv });
   if (up.code !== 0) {
+    // The log the launcher points at goes with the dir: keep its last lines in the error.
+    const named = /see (\S+\.log)/.exec(up.stderr)?.[1];
+    const tail = named && existsSync(named) ? readFileSync(named, "utf8").trim().split("\n").slice(-15).join("\n") : "";
     await runWoods(["cluster", "down", "--dir", dir], { env: upEnv });
     cleanup();
-    throw new Error(`cluster up failed (${up.code}): ${up.stderr}`);
+    throw new Error(`cluster up failed (${up.code}): ${up.stderr}${tail ? `\nlast lines of ${named}:\n${tail}` : ""}`);
   }
   // `up --detach` prints the status: every server's URL (one for a single server).
   const url = (JSON.parse(up.stdout.toString()) as ClusterStatus).nats;
