@@ -192,6 +192,9 @@ export async function startCluster(opts: ClusterOptions = {}): Promise<TestClust
     "cluster", "up", "--detach", "--dir", dir, "--port", String(port),
     "--datanodes", String(opts.datanodes ?? 3), "--replication", String(opts.replication ?? 3),
     "--chunk-size", opts.chunkSize ?? "1MiB",
+    // Its own dashboard port: with the default (8080, else any) a cluster started by a test running alongside
+    // took 8080 as soon as this one's dashboard let it go.
+    "--dashboard-port", String(await freePort()),
   ];
   if (opts.dirsPerDatanode) upArgs.push("--dirs-per-datanode", String(opts.dirsPerDatanode));
   if (opts.tlsDir) upArgs.push("--tls", opts.tlsDir);
