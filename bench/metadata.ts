@@ -11,6 +11,7 @@
 import { jetstream, jetstreamManager, StorageType } from "@nats-io/jetstream";
 import { connectNats, call, type NatsConnection } from "../actors/index.js";
 import { subjects } from "../messages/index.js";
+import { median } from "./stats.js";
 import type { NamenodeReplies } from "../messages/index.js";
 
 export interface MetadataRow {
@@ -45,7 +46,7 @@ const ROUNDS = 3;
 async function medianOf(run: (round: number) => Promise<number>): Promise<number> {
   const xs: number[] = [];
   for (let r = 0; r < ROUNDS; r++) xs.push(await run(r));
-  return xs.sort((a, b) => a - b)[Math.floor(ROUNDS / 2)];
+  return median(xs);
 }
 
 /** Runs `total` operations spread over `callers` concurrent loops; returns ops/s of the whole. */

@@ -10,6 +10,7 @@ import type { NatsConnection } from "@nats-io/transport-node";
 import { fileSource, type WoodsClient } from "../actors/client/index.js";
 import { objectStorePutGet } from "./objectstore.js";
 import { cpuTable, type CpuMeter } from "./cpu-split.js";
+import { median } from "./stats.js";
 
 export type TransferKey = "os_put" | "os_get" | "rf3_put" | "rf3_get" | "rf1_put" | "rf1_get" | "staged_put" | "cp" | "transport";
 
@@ -34,8 +35,6 @@ export async function sha256File(path: string): Promise<string> {
   for await (const c of createReadStream(path, { highWaterMark: 4 << 20 })) h.update(c as Buffer);
   return h.digest("hex");
 }
-
-export const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** MiB/s of each transfer, one figure per round. */
 export async function transferBench(o: TransferOptions): Promise<Record<TransferKey, number[]>> {

@@ -8,6 +8,8 @@
  */
 import { createInbox, headers as natsHeaders, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
 
+const textDecoder = new TextDecoder();
+
 /** Error codes of a JetStream API error reply that callers act on. */
 export const PUB_ACK_ERR = {
   /** `Nats-Expected-Last-Sequence` did not match the stream's last sequence. */
@@ -97,7 +99,7 @@ export class PubAckPublisher {
     }
     let body: { stream?: unknown; seq?: unknown; duplicate?: unknown; error?: { code?: unknown; err_code?: unknown; description?: unknown } };
     try {
-      body = JSON.parse(new TextDecoder().decode(msg.data)) as typeof body;
+      body = JSON.parse(textDecoder.decode(msg.data)) as typeof body;
     } catch (e) {
       p.reject(new PubAckError(`unreadable acknowledgement: ${(e as Error).message}`, 0, "api"));
       return;
