@@ -14,8 +14,9 @@ let cluster: TestCluster;
 let monitor: NatsConnection;
 
 test.before(async () => {
-  // Small slices: one 4 MiB chunk is 16 read requests.
-  cluster = await startCluster({ datanodes: 3, replication: 3, chunkSize: "4MiB", config: { frameSizeBytes: SLICE } });
+  // Small slices: one 4 MiB chunk is 16 read requests. No scrubber: the replica given other bytes below must
+  // be caught by the client's chunk checksum, not moved aside by a scrub pass first (one did, in a CI run).
+  cluster = await startCluster({ datanodes: 3, replication: 3, chunkSize: "4MiB", config: { frameSizeBytes: SLICE, datanode: { scrubBytesPerSecond: 0 } } });
   monitor = await connect({ servers: cluster.url, name: "woods-test-read-monitor", ...authFor(cluster.url, "admin") });
 });
 test.after.always(async () => {
