@@ -600,7 +600,13 @@ On a terminal a progress bar runs on stderr and the rate is shown at the end (no
             if (o.json) printJson({ path, size: r.size });
             transferNotice(`fetched ${remote}: ${formatBytes(r.size)}`, r.size, r.ms);
           } catch (e) {
-            out.destroy();
+            // The stream opens its file asynchronously: remove it only once the stream has closed, or a get
+            // that failed fast (every replica refusing at once) would see the file created after the remove.
+            await new Promise<void>((res) => {
+              if (out.closed) return res();
+              out.once("close", () => res());
+              out.destroy();
+            });
             rmSync(tmp, { force: true });
             throw e;
           }
